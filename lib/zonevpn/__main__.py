@@ -1,0 +1,5 @@
+import sys
+
+from zonevpn.cli import main
+
+sys.exit(main())

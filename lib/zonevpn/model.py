@@ -1,0 +1,99 @@
+"""What zonevpn knows about the box: small frozen values built by the readers, used by the planner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+ZONES = ("GREEN", "BLUE", "ORANGE")  # the zones that can be bound; red is the way out
+EVERYWHERE = IPv4Network("0.0.0.0/0")
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str  # GREEN, BLUE, ORANGE
+    device: str  # green0, blue0, orange0
+    address: IPv4Address  # the firewall's own address in the zone
+    network: IPv4Network
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One row of /var/ipfire/wireguard/peers."""
+
+    id: int
+    enabled: bool
+    kind: str  # "net" (net-to-net, interface wg<id>) or "host" (road warrior on wg0)
+    name: str
+    remote_subnets: tuple[IPv4Network, ...]
+    local_subnets: tuple[IPv4Network, ...]
+    local_address: IPv4Interface | None
+    line: int  # where it is in the peers file, for error messages
+
+    @property
+    def interface(self) -> str:
+        return f"wg{self.id}"
+
+    @property
+    def routes_everything(self) -> bool:
+        return EVERYWHERE in self.remote_subnets
+
+
+@dataclass(frozen=True)
+class Red:
+    device: str  # red0, ppp0
+    gateway: IPv4Address | None
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A zone's chosen exit: a net-to-net tunnel (peer id), or None for directly through red."""
+
+    zone: str
+    tunnel: int | None
+    killswitch: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    enabled: bool
+    bindings: tuple[Binding, ...]  # one per zone named in the file, in ZONES order
+
+    def binding(self, zone: str) -> Binding:
+        for binding in self.bindings:
+            if binding.zone == zone:
+                return binding
+        return Binding(zone, None, True)
+
+
+@dataclass(frozen=True)
+class Exit:
+    """A validated binding: the zone leaves through this tunnel."""
+
+    zone: Zone
+    peer: Peer
+    killswitch: bool
+
+    @property
+    def tunnel_address(self) -> IPv4Address:
+        assert self.peer.local_address is not None  # checked by config.load
+        return self.peer.local_address.ip
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the planner needs, all of it validated."""
+
+    enabled: bool
+    zones: tuple[Zone, ...]
+    peers: tuple[Peer, ...]
+    red: Red
+    exits: tuple[Exit, ...]
+    client_pool: IPv4Network | None  # road-warrior pool (wg0)
+    warnings: tuple[str, ...] = ()
+
+    def zone(self, name: str) -> Zone | None:
+        return next((z for z in self.zones if z.name == name), None)
+
+    def peer(self, peer_id: int) -> Peer | None:
+        return next((p for p in self.peers if p.id == peer_id), None)

@@ -1,0 +1,53 @@
+"""Every file zonevpn reads or writes, under one root (`--root` / ZONEVPN_ROOT) so tests use a sandbox."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: str = "/"
+
+    @classmethod
+    def from_env(cls, root: str | None = None) -> Paths:
+        return cls(root or os.environ.get("ZONEVPN_ROOT") or "/")
+
+    def _at(self, rel: str) -> str:
+        return os.path.join(self.root, rel)
+
+    # IPFire's own files (read only)
+    @property
+    def wg_settings(self) -> str:
+        return self._at("var/ipfire/wireguard/settings")
+
+    @property
+    def wg_peers(self) -> str:
+        return self._at("var/ipfire/wireguard/peers")
+
+    @property
+    def ethernet_settings(self) -> str:
+        return self._at("var/ipfire/ethernet/settings")
+
+    @property
+    def red_iface(self) -> str:
+        return self._at("var/ipfire/red/iface")
+
+    @property
+    def red_gateway(self) -> str:
+        return self._at("var/ipfire/red/remote-ipaddress")
+
+    # zonevpn's own
+    @property
+    def settings(self) -> str:
+        return self._at("var/ipfire/zonevpn/settings")
+
+    @property
+    def lock(self) -> str:
+        return self._at("run/zonevpn.lock")
+
+    @property
+    def last_result(self) -> str:
+        """JSON summary of the last apply (time, changes, error) for `status` and the web page."""
+        return self._at("var/ipfire/zonevpn/last-apply.json")
