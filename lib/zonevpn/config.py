@@ -10,8 +10,10 @@ from zonevpn.readhash import parse_strict, read_text
 from zonevpn.settings import read_settings
 
 
-def load(paths: Paths) -> Config:
-    settings = read_settings(paths)
+def load(paths: Paths, with_settings: bool = True) -> Config:
+    """with_settings=False: IPFire's files only, as if zonevpn were disabled (what `flush` needs, so that
+    a broken zonevpn settings file can never stop an admin from removing zonevpn's state)."""
+    settings = read_settings(paths) if with_settings else Settings(False, ())
     zones = read_zones(paths)
     peers = read_peers(paths)
     wg = read_wg_settings(paths)

@@ -23,8 +23,8 @@ class InputError(ZonevpnError):
                  field: str | None = None) -> None:
         self.path, self.line, self.field, self.message = path, line, field, message
         where = path + (f":{line}" if line is not None else "")
-        what = f" field {field}" if field else ""
-        super().__init__(f"{where}:{what} {message}".replace(": ", ": ", 1).strip())
+        what = f" field {field}:" if field else ""
+        super().__init__(f"{where}:{what} {message}")
 
 
 class ApplyError(ZonevpnError):

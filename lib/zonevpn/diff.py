@@ -1,0 +1,77 @@
+"""Desired vs live as one ordered list of changes, each able to say what it does (`ip ...`/`iptables ...`).
+
+Order is make-before-break, so that no intermediate state lets a bound zone out through red:
+firewall (one atomic transaction) -> routes into the zone tables -> rules pointing at them -> give back /1
+routes of tunnels that stopped being exits -> remove stale rules -> stale routes -> the exit tunnels' /1
+routes in main (only now is the zone held by its own rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from zonevpn import firewall
+from zonevpn.plan import OWN_CHAINS
+from zonevpn.state import Desired, FwRule, Route, Rule
+
+
+@dataclass(frozen=True)
+class Live:
+    rules: frozenset[Rule]
+    routes: frozenset[Route]
+    halves: frozenset[Route]  # /1 routes in main on wg interfaces
+    firewall: firewall.Live
+
+
+@dataclass
+class Change:
+    text: str
+    run: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    firewall: tuple[tuple[str, FwRule], ...]
+    route_replace: tuple[Route, ...]
+    rule_add: tuple[Rule, ...]
+    halves_restore: tuple[Route, ...]
+    rule_del: tuple[Rule, ...]
+    route_del: tuple[Route, ...]
+    halves_del: tuple[Route, ...]
+
+    def __len__(self) -> int:
+        return sum(len(getattr(self, name)) for name in self.__dataclass_fields__)
+
+    def describe(self) -> list[str]:
+        return ([firewall.describe(v, r) for v, r in self.firewall]
+                + [f"ip route replace {r.describe()}" for r in self.route_replace]
+                + [f"ip rule add {r.describe()}" for r in self.rule_add]
+                + [f"ip route add {r.describe()}" for r in self.halves_restore]
+                + [f"ip rule del {r.describe()}" for r in self.rule_del]
+                + [f"ip route del {r.describe()}" for r in self.route_del]
+                + [f"ip route del {r.describe()}" for r in self.halves_del])
+
+
+def _route_key(route: Route) -> tuple[int, str, int]:
+    # what the kernel treats as the same route: `replace` swaps one for the other in one message
+    return (route.table, route.dst, route.metric)
+
+
+def diff(want: Desired, live: Live, stock_halves: frozenset[Route]) -> Plan:
+    replace = sorted(want.routes - live.routes)
+    replaced = {_route_key(r) for r in replace}
+    stale_routes = sorted(r for r in live.routes - want.routes if _route_key(r) not in replaced)
+    absent = {(r.dst, r.dev) for r in want.main_absent}
+    live_halves = {(r.dst, r.dev) for r in live.halves}
+    restore = sorted(r for r in stock_halves
+                     if (r.dst, r.dev) not in absent and (r.dst, r.dev) not in live_halves)
+    return Plan(
+        firewall=tuple(firewall.changes(want.firewall, live.firewall, OWN_CHAINS)),
+        route_replace=tuple(replace),
+        rule_add=tuple(sorted(want.rules - live.rules)),
+        halves_restore=tuple(restore),
+        rule_del=tuple(sorted(live.rules - want.rules, reverse=True)),
+        route_del=tuple(stale_routes),
+        halves_del=tuple(sorted(r for r in live.halves if (r.dst, r.dev) in absent)),
+    )

@@ -1,0 +1,151 @@
+"""The reconciler: lock, load, read the kernel, plan, diff, apply in a safe order, verify, report."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+from zonevpn import conntrack, firewall
+from zonevpn.config import load
+from zonevpn.diff import Live, Plan, diff
+from zonevpn.errors import ApplyError, LockTimeout, ZonevpnError
+from zonevpn.log import Log
+from zonevpn.model import Config
+from zonevpn.paths import Paths
+from zonevpn.plan import plan, stock_halves
+from zonevpn.readhash import write_atomic
+from zonevpn.routing import Routing
+from zonevpn.state import Desired
+
+SRC_VALID_MARK = "/proc/sys/net/ipv4/conf/all/src_valid_mark"
+
+
+@dataclass
+class Result:
+    changes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    forgotten: int = 0  # conntrack entries deleted
+
+
+class Lock:
+    """flock on run/zonevpn.lock: concurrent runs (hook + page + boot) take turns, none is lost."""
+
+    def __init__(self, paths: Paths, timeout: float = 30.0) -> None:
+        self.path, self.timeout, self.fd = paths.lock, timeout, -1
+
+    def __enter__(self) -> Lock:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(self.fd)
+                    raise LockTimeout(f"{self.path}: another zonevpn run held the lock "
+                                      f"for {self.timeout:.0f} s") from None
+                time.sleep(0.02)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def read_live(routing: Routing) -> Live:
+    owned, halves = routing.routes()
+    return Live(frozenset(routing.rules()), frozenset(owned), frozenset(halves), firewall.read())
+
+
+def compute(config: Config, routing: Routing) -> tuple[Desired, Live, Plan]:
+    links = routing.links()
+    desired = plan(config, links)
+    live = read_live(routing)
+    return desired, live, diff(desired, live, stock_halves(config, links))
+
+
+def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False) -> Result:
+    with Lock(paths):
+        config = load(paths, with_settings=not flush)  # InputError here: nothing was touched
+        result = Result(warnings=list(config.warnings))
+        for warning in config.warnings:
+            log.warning(warning)
+        routing = Routing()
+        try:
+            desired, live, steps = compute(config, routing)
+            result.changes = steps.describe()
+            if dry_run:
+                return result
+            execute(steps, routing, log)
+            _set_src_valid_mark(desired.src_valid_mark, result, log)
+            result.forgotten = conntrack.forget_nated(_switched(config, desired, live))
+            _, _, left = compute(config, routing)
+            if len(left):
+                raise ApplyError("the kernel does not hold the plan after apply; still to do: "
+                                 + "; ".join(left.describe()))
+        finally:
+            routing.close()
+    return result
+
+
+def execute(steps: Plan, routing: Routing, log: Log) -> None:
+    """Run the plan's parts in the order diff.py documents; print each change as an admin would type it."""
+    for verb, rule in steps.firewall:
+        log.change(firewall.describe(verb, rule))
+    firewall.apply(list(steps.firewall))
+    for route in steps.route_replace:
+        log.change(f"ip route replace {route.describe()}")
+        routing.replace_route(route)
+    for rule in steps.rule_add:
+        log.change(f"ip rule add {rule.describe()}")
+        routing.add_rule(rule)
+    for route in steps.halves_restore:
+        log.change(f"ip route add {route.describe()}")
+        routing.add_main_half(route)
+    for rule in steps.rule_del:
+        log.change(f"ip rule del {rule.describe()}")
+        routing.del_rule(rule)
+    for route in steps.route_del + steps.halves_del:
+        log.change(f"ip route del {route.describe()}")
+        routing.del_route(route)
+
+
+def _switched(config: Config, desired: Desired, live: Live) -> list:  # type: ignore[type-arg]
+    """Zones whose way out differs between the live kernel and the plan (bound, unbound, other tunnel,
+    kill switch engaged): their NATed conntrack entries belong to the old path."""
+    from zonevpn.status import live_exit
+
+    wanted = dict(desired.exits)
+    return [zone.network for zone in config.zones
+            if live_exit(zone, live) != wanted.get(zone.name, "red")]
+
+
+def _set_src_valid_mark(on: bool, result: Result, log: Log) -> None:
+    # Strict rp_filter ignores packet marks unless src_valid_mark=1; the inbound mark (replies of port
+    # forwards into a bound zone) needs it. Given back (0, IPFire's default) when no zone is bound.
+    try:
+        with open(SRC_VALID_MARK) as handle:
+            current = handle.read().strip() == "1"
+        if current != on:
+            log.change(f"sysctl -w net.ipv4.conf.all.src_valid_mark={int(on)}")
+            with open(SRC_VALID_MARK, "w") as handle:
+                handle.write("1" if on else "0")
+            result.changes.append(f"sysctl net.ipv4.conf.all.src_valid_mark={int(on)}")
+    except OSError as err:
+        result.warnings.append(f"cannot set {SRC_VALID_MARK}: {err.strerror}")
+
+
+def record(paths: Paths, result: Result | None, error: ZonevpnError | None) -> None:
+    """The last apply's outcome, for `status` and the web page (world-readable JSON)."""
+    summary = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "ok": error is None,
+               "changes": len(result.changes) if result else 0,
+               "error": str(error) if error else None,
+               "warnings": result.warnings if result else []}
+    try:
+        os.makedirs(os.path.dirname(paths.last_result), exist_ok=True)
+        write_atomic(paths.last_result, json.dumps(summary, indent=1) + "\n")
+    except OSError:
+        pass  # a read-only or full disk must not turn a good apply into a failure

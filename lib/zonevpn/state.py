@@ -1,0 +1,124 @@
+"""Kernel objects as plain, comparable values: what the planner wants and what the back-ends read back.
+
+Ownership markers (documented in README.md): rules and routes carry protocol PROTO; zone tables are
+ZONE_TABLE_BASE+1..3 and tunnel-address tables TUNNEL_TABLE_BASE+<peer id>; rule preferences 1000-1099
+(above IPsec's 128 so IPsec wins, below IPFire's `wg`/`static`/`main` rules at 32764+); iptables rules carry
+the comment `zonevpn` or live in our own chains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PROTO = 122  # rtnetlink protocol id on every rule and route zonevpn creates
+MAIN = 254
+STATIC = 200  # IPFire's `static` table
+ZONE_TABLE_BASE = 1000  # GREEN 1001, BLUE 1002, ORANGE 1003
+TUNNEL_TABLE_BASE = 1100  # table 1100+<peer id>: the tunnel's own address
+PREF_INBOUND = 1000  # replies of connections that came in through red use main
+PREF_LOCAL_MAIN = 1010  # +zone index: local destinations (main, without its default routes)
+PREF_LOCAL_STATIC = 1020  # +zone index: IPFire's static routes
+PREF_ZONE = 1030  # +zone index: the zone's exit table
+PREF_REFUSE = 1040  # +zone index: kill switch: nothing falls through to main
+PREF_TUNNEL_SOURCE = 1050  # traffic sourced from a tunnel's own address
+PREF_RANGE = range(1000, 1100)
+REFUSE_METRIC = 4_000_000_000  # the kill-switch route sits behind the tunnel's default route (metric 0)
+INBOUND_MARK = 0x00400000  # conntrack/packet mark bit for connections that came in through red
+COMMENT = "zonevpn"
+
+
+@dataclass(frozen=True, order=True)
+class Rule:
+    priority: int
+    src: str | None = None  # "192.168.2.0/24"
+    table: int = 0  # for action lookup
+    action: str = "lookup"  # lookup | prohibit
+    fwmark: int | None = None
+    fwmask: int | None = None
+    suppress_prefixlen: int | None = None
+
+    def describe(self) -> str:
+        parts = [f"pref {self.priority}"]
+        if self.src:
+            parts.append(f"from {self.src}")
+        if self.fwmark is not None:
+            parts.append(f"fwmark {self.fwmark:#x}/{self.fwmask or 0xFFFFFFFF:#x}")
+        parts.append(f"lookup {_table_name(self.table)}" if self.action == "lookup" else self.action)
+        if self.suppress_prefixlen is not None:
+            parts.append(f"suppress_prefixlength {self.suppress_prefixlen}")
+        return " ".join(parts) + f" proto {PROTO}"
+
+
+@dataclass(frozen=True, order=True)
+class Route:
+    table: int
+    dst: str  # "0.0.0.0/0", "0.0.0.0/1"
+    kind: str = "unicast"  # unicast | prohibit
+    dev: str | None = None
+    src: str | None = None
+    metric: int = 0
+    proto: int = PROTO
+
+    def describe(self) -> str:
+        dst = "default" if self.dst == "0.0.0.0/0" else self.dst
+        parts = [dst] if self.kind == "unicast" else [self.kind, dst]
+        if self.dev:
+            parts.append(f"dev {self.dev}")
+        if self.src:
+            parts.append(f"src {self.src}")
+        if self.metric:
+            parts.append(f"metric {self.metric}")
+        parts.append(f"table {_table_name(self.table)}")
+        if self.proto != PROTO:
+            parts.append("proto boot")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, order=True)
+class FwRule:
+    """One iptables rule in iptables-save's canonical text, e.g. `-d 10.5.0.2/32 -i wg3 ... -j RETURN`."""
+
+    table: str  # filter | nat | mangle
+    chain: str
+    spec: str
+
+    def describe(self, verb: str = "-A") -> str:
+        table = "" if self.table == "filter" else f"-t {self.table} "
+        return f"iptables {table}{verb} {self.chain} {self.spec}"
+
+
+@dataclass(frozen=True)
+class Jump:
+    """A jump from a chain IPFire owns into one of ours, placed before `before` (or first)."""
+
+    table: str
+    chain: str
+    target: str
+    before: str | None = None  # the target of the IPFire rule ours must precede
+
+    @property
+    def spec(self) -> str:
+        return f"-m comment --comment {COMMENT} -j {self.target}"
+
+
+@dataclass(frozen=True)
+class Firewall:
+    """Our own chains (whole contents, in order), our rules in shared chains, and the jumps into ours."""
+
+    chains: tuple[tuple[str, str, tuple[str, ...]], ...]  # (table, chain, specs)
+    wgblock: tuple[str, ...]  # specs of our RETURN rules at the top of WGBLOCK, in order
+    jumps: tuple[Jump, ...]
+
+
+@dataclass(frozen=True)
+class Desired:
+    rules: frozenset[Rule]
+    routes: frozenset[Route]
+    main_absent: frozenset[Route]  # routes of others to take out of main (the exit tunnels' /1 routes)
+    firewall: Firewall
+    src_valid_mark: bool  # strict rp_filter must see the inbound mark (see plan.inbound)
+    exits: tuple[tuple[str, str], ...]  # (zone, "wg3" | "refused" | "red") for status and conntrack
+
+
+def _table_name(table: int) -> str:
+    return {MAIN: "main", STATIC: "static"}.get(table, str(table))
