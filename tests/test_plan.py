@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ipfire_files import make_root
 
+from ipfire_files import make_root
 from zonevpn.config import load
 from zonevpn.diff import Live, diff
 from zonevpn.firewall import parse_save

@@ -1,10 +1,10 @@
-"""Readers: IPFire's files and zonevpn's settings into validated values, or one error naming file/line/field."""
+"""Readers: IPFire's files and zonevpn's settings into validated values, or one error naming the place."""
 
 from __future__ import annotations
 
 import pytest
-from ipfire_files import ETHERNET, NET_PEER, RW_PEER, make_root
 
+from ipfire_files import ETHERNET, NET_PEER, RW_PEER, make_root
 from zonevpn.config import load
 from zonevpn.errors import InputError
 from zonevpn.ipfire import read_peers, read_zones

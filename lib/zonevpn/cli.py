@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from zonevpn import __version__
-from zonevpn.errors import EXIT_OK, ZonevpnError
+from zonevpn.errors import ZonevpnError
 from zonevpn.log import Log
 from zonevpn.paths import Paths
 

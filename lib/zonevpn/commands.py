@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 from zonevpn.errors import EXIT_DRIFT, EXIT_OK, ZonevpnError
 from zonevpn.log import Log
@@ -88,8 +87,7 @@ def cmd_status(args: argparse.Namespace, paths: Paths, log: Log) -> int:
     status = report(paths)
     text = json.dumps(status, indent=1)
     try:
-        path = os.path.join(os.path.dirname(paths.settings), "status.json")
-        write_atomic(path, text + "\n")
+        write_atomic(paths.status, text + "\n")
     except OSError:
         pass
     print(text if args.json else format_text(status))

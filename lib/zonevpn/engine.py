@@ -93,8 +93,8 @@ def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False
 
 def execute(steps: Plan, routing: Routing, log: Log) -> None:
     """Run the plan's parts in the order diff.py documents; print each change as an admin would type it."""
-    for verb, rule in steps.firewall:
-        log.change(firewall.describe(verb, rule))
+    for verb, fw_rule in steps.firewall:
+        log.change(firewall.describe(verb, fw_rule))
     firewall.apply(list(steps.firewall))
     for route in steps.route_replace:
         log.change(f"ip route replace {route.describe()}")

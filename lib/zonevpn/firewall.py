@@ -1,6 +1,6 @@
 """Firewall back-end: the only module that speaks iptables. Reads with `iptables-save`, writes every change
-as one `iptables-restore --noflush` transaction (each table is committed whole by the kernel, so no reader ever
-sees half of a change, and `-w` takes the xtables lock IPFire's own scripts take).
+as one `iptables-restore --noflush` transaction (each table is committed whole by the kernel, so no reader
+ever sees half of a change, and `-w` takes the xtables lock IPFire's own scripts take).
 
 python-iptables was measured and not used on this path: importing it costs 75-185 ms, its Rule equality is
 False for two identical SNAT rules, and reading some targets' parameters raises (pyroute2 0.9.7 / iptc 1.2.0).

@@ -102,7 +102,7 @@ def parse_peer_row(path: str, number: int, raw: str) -> Peer:
     cells = raw.split(",")
     if len(cells) > len(PEER_COLUMNS):
         raise InputError(path, f"{len(cells)} fields, at most {len(PEER_COLUMNS)} expected", number)
-    row = dict(zip(PEER_COLUMNS, cells + [""] * (len(PEER_COLUMNS) - len(cells))))
+    row = dict(zip(PEER_COLUMNS, cells + [""] * (len(PEER_COLUMNS) - len(cells)), strict=True))
 
     def bad(column: str, why: str) -> InputError:
         return InputError(path, f"{why}: {row[column][:60]!r}", number, column)

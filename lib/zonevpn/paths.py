@@ -48,6 +48,11 @@ class Paths:
         return self._at("run/zonevpn.lock")
 
     @property
+    def status(self) -> str:
+        """`zonevpn status --json` as last computed by root, for the web page (which runs as nobody)."""
+        return self._at("var/ipfire/zonevpn/status.json")
+
+    @property
     def last_result(self) -> str:
         """JSON summary of the last apply (time, changes, error) for `status` and the web page."""
         return self._at("var/ipfire/zonevpn/last-apply.json")

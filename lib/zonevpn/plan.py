@@ -16,9 +16,24 @@ from dataclasses import dataclass
 
 from zonevpn.model import ZONES, Config, Exit
 from zonevpn.state import (
-    COMMENT, INBOUND_MARK, MAIN, PREF_INBOUND, PREF_LOCAL_MAIN, PREF_LOCAL_STATIC, PREF_REFUSE,
-    PREF_TUNNEL_SOURCE, PREF_ZONE, REFUSE_METRIC, STATIC, TUNNEL_TABLE_BASE, ZONE_TABLE_BASE, Desired,
-    Firewall, FwRule, Jump, Route, Rule,
+    COMMENT,
+    INBOUND_MARK,
+    MAIN,
+    PREF_INBOUND,
+    PREF_LOCAL_MAIN,
+    PREF_LOCAL_STATIC,
+    PREF_REFUSE,
+    PREF_TUNNEL_SOURCE,
+    PREF_ZONE,
+    REFUSE_METRIC,
+    STATIC,
+    TUNNEL_TABLE_BASE,
+    ZONE_TABLE_BASE,
+    Desired,
+    Firewall,
+    Jump,
+    Route,
+    Rule,
 )
 
 FILTER_CHAIN, NAT_CHAIN, MARK_CHAIN = "ZONEVPN", "ZONEVPN-NAT", "ZONEVPN-MARK"

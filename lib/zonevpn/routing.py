@@ -1,4 +1,4 @@
-"""Routing back-end: the only module that talks rtnetlink (pyroute2). Reads what zonevpn owns, applies changes.
+"""Routing back-end: the only module that talks rtnetlink (pyroute2). Reads what zonevpn owns; applies.
 
 "Already so" is not an error (EEXIST on add, ENOENT/ESRCH on delete, ENODEV when a tunnel vanished meanwhile);
 anything else is, because "couldn't check" must never be taken for "absent".
@@ -36,7 +36,7 @@ class Routing:
     # --- reading -------------------------------------------------------------------------------------
     def links(self) -> dict[str, Link]:
         """Every interface with its state and IPv4 addresses (one dump each: cheaper than lookups)."""
-        links = {}
+        links: dict[str, tuple[bool, set[str]]] = {}
         for msg in self.ipr.get_links():
             name, index = msg.get("ifname"), msg["index"]
             self._index[name], self._names[index] = index, name
