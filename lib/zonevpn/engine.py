@@ -82,6 +82,9 @@ def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False
             execute(steps, routing, log)
             _set_src_valid_mark(desired.src_valid_mark, result, log)
             result.forgotten = conntrack.forget_nated(_switched(config, desired, live))
+            if not len(steps):
+                return result  # nothing changed: the reads above were the verification
+            # pyroute2 drops keywords it does not know without a word: trust only what the kernel says
             _, _, left = compute(config, routing)
             if len(left):
                 raise ApplyError("the kernel does not hold the plan after apply; still to do: "
