@@ -134,5 +134,5 @@ class Box:
                     tables.append("\n".join(current))
                 current = []
         mark = self.run("cat", "/proc/sys/net/ipv4/conf/all/src_valid_mark").stdout
-        return "\n".join([self.ip("-4", "rule"), self.ip("-4", "route", "show", "table", "all"), *sorted(tables),
-                          f"src_valid_mark={mark.strip()}"])
+        routes = self.ip("-4", "route", "show", "table", "all")
+        return "\n".join([self.ip("-4", "rule"), routes, *sorted(tables), f"src_valid_mark={mark.strip()}"])

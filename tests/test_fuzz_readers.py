@@ -7,8 +7,8 @@ import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ipfire_files import ETHERNET, NET_PEER, RW_PEER, make_root
 
+from ipfire_files import ETHERNET, NET_PEER, RW_PEER, make_root
 from zonevpn.config import load
 from zonevpn.errors import InputError
 from zonevpn.paths import Paths

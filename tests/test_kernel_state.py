@@ -87,10 +87,15 @@ def test_bad_input_after_a_good_apply_keeps_the_kill_switch_and_writes_nothing(b
     else:
         with open(path, "w") as handle:
             handle.write(body)
-    settings_before = open(os.path.join(box.root, "var/ipfire/zonevpn/settings"), "rb").read()
+    settings_before = _read(os.path.join(box.root, "var/ipfire/zonevpn/settings"))
     result = box.zonevpn("apply")
     assert result.returncode == 2, result.stderr
     assert rel.split("/")[-1] in result.stderr and "error:" in result.stderr
     assert box.dump() == held
     assert box.blue_is_refused()
-    assert open(os.path.join(box.root, "var/ipfire/zonevpn/settings"), "rb").read() == settings_before
+    assert _read(os.path.join(box.root, "var/ipfire/zonevpn/settings")) == settings_before
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()

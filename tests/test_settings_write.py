@@ -50,7 +50,7 @@ def test_disk_full_leaves_the_old_settings_intact(tiny_disk):
             pass
     with pytest.raises(OSError):
         write_atomic(paths.settings, "ENABLED=off\n" * 5000)
-    assert open(paths.settings).read() == OLD
+    assert _text(paths.settings) == OLD
     assert sorted(os.listdir(os.path.dirname(paths.settings))) == ["settings"]  # no temp file left
 
 
@@ -65,4 +65,9 @@ def test_a_crash_before_rename_leaves_the_old_settings_intact(tmp_path):
             f"r.write_atomic({paths.settings!r}, 'ENABLED=off\\n')")
     child = subprocess.run(["python3", "-c", code], cwd=os.path.dirname(os.path.dirname(__file__)))
     assert child.returncode == -9
-    assert open(paths.settings).read() == OLD
+    assert _text(paths.settings) == OLD
+
+
+def _text(path: str) -> str:
+    with open(path) as handle:
+        return handle.read()
