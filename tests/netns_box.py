@@ -70,8 +70,9 @@ class Box:
     def _build(self) -> None:
         make_root(self.root)
         os.makedirs(self.shim)
-        for name in ("iptables", "iptables-save", "iptables-restore"):
-            legacy = name.replace("iptables", "iptables-legacy")
+        for name in ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
+                     "ip6tables-restore"):
+            legacy = name.replace("tables", "tables-legacy", 1)
             os.symlink(shutil.which(legacy) or f"/usr/sbin/{legacy}", os.path.join(self.shim, name))
         subprocess.run(["ip", "netns", "add", self.ns], check=True)
         for name, address in LINKS.items():
@@ -123,7 +124,7 @@ class Box:
 
     def dump(self) -> str:
         """Everything zonevpn may touch, counters stripped, empty built-in tables left out."""
-        save = self.run("iptables-save").stdout
+        save = self.run("iptables-save").stdout + self.run("ip6tables-save").stdout
         tables, current = [], []
         for line in save.splitlines():
             if line.startswith("#"):

@@ -6,7 +6,6 @@ import pytest
 
 from ipfire_files import make_root
 from zonevpn.config import load
-from zonevpn.diff import Live, diff
 from zonevpn.firewall import parse_save
 from zonevpn.paths import Paths
 from zonevpn.plan import Link, plan, stock_halves
@@ -89,22 +88,88 @@ def test_flush_gives_back_the_halves_with_the_initscripts_src(tmp_path):
     assert not any(r.dev == "wg5" for r in halves)  # office routes 10.20.0.0/16 only
 
 
-def test_diff_against_its_own_result_is_empty(tmp_path):
-    config = config_for(tmp_path, "ENABLED=on\nBLUE_TUNNEL=3\n")
-    desired = plan(config, UP)
-    fw = desired.firewall
-    save = ["*filter", ":FORWARD DROP [0:0]", ":POLICYFWD - [0:0]", ":WGBLOCK - [0:0]"]
-    save += [":ZONEVPN - [0:0]", "-A FORWARD -m comment --comment zonevpn -j ZONEVPN",
-             "-A FORWARD -j POLICYFWD"]
-    save += [f"-A WGBLOCK {s}" for s in fw.wgblock] + ["-A WGBLOCK -j REJECT"]
-    for table, chain, specs in fw.chains:
-        if table == "filter":
-            save += [f"-A {chain} {s}" for s in specs]
-    save += ["COMMIT", "*nat", ":POSTROUTING ACCEPT [0:0]", ":ZONEVPN-NAT - [0:0]", ":WGNAT - [0:0]",
-             "-A POSTROUTING -m comment --comment zonevpn -j ZONEVPN-NAT", "-A POSTROUTING -j WGNAT"]
-    save += [f"-A ZONEVPN-NAT {s}" for t, _, specs in fw.chains if t == "nat" for s in specs]
-    save += ["COMMIT", "*mangle", ":PREROUTING ACCEPT [0:0]", ":ZONEVPN-MARK - [0:0]",
-             "-A PREROUTING -m comment --comment zonevpn -j ZONEVPN-MARK"]
-    save += [f"-A ZONEVPN-MARK {s}" for t, _, specs in fw.chains if t == "mangle" for s in specs]
-    live = Live(desired.rules, desired.routes, frozenset(), parse_save("\n".join(save + ["COMMIT"])))
-    assert diff(desired, live, stock_halves(config, UP)).describe() == []
+def _simulate(live, steps):
+    """What iptables-restore does with the steps, on the parsed model (enough to check the diff)."""
+    for verb, rule in steps:
+        key = (rule.table, rule.chain)
+        if verb in ("-N", "-F"):
+            live.chains[key] = []
+        elif verb == "-X":
+            del live.chains[key]
+        elif verb == "-A":
+            live.chains[key].append(rule.spec)
+        elif verb == "-D":
+            live.chains[key].remove(rule.spec)
+        else:
+            live.chains[key].insert(int(verb[2:]) - 1, rule.spec)
+    return live
+
+
+STOCK = """*filter
+:FORWARD DROP [0:0]
+:WGBLOCK - [0:0]
+:POLICYFWD - [0:0]
+-A FORWARD -i wg+ -j WGBLOCK
+-A FORWARD -j POLICYFWD
+-A WGBLOCK -j REJECT --reject-with icmp-admin-prohibited
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:WGNAT - [0:0]
+-A POSTROUTING -j WGNAT
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+COMMIT
+"""
+
+
+@pytest.mark.parametrize("settings", ["ENABLED=on\nBLUE_TUNNEL=3\n", "ENABLED=on\nBLUE_TUNNEL=3\n"
+                                      "GREEN_TUNNEL=3\nGREEN_KILLSWITCH=off\n", "ENABLED=off\n"])
+def test_the_firewall_diff_applied_once_leaves_nothing_to_do(tmp_path, settings):
+    from zonevpn.firewall import changes
+    from zonevpn.plan import JUMPS, OWN_CHAINS
+
+    fw = plan(config_for(tmp_path, settings), UP).firewall
+    live = _simulate(parse_save(STOCK), changes(fw, parse_save(STOCK), OWN_CHAINS, JUMPS))
+    assert changes(fw, live, OWN_CHAINS, JUMPS) == []
+    assert live.rules("filter", "FORWARD")[-1] == "-j POLICYFWD"
+    assert live.rules("filter", "WGBLOCK")[-1].startswith("-j REJECT")
+    back = _simulate(live, changes(plan(config_for(tmp_path, "ENABLED=off\n"), UP).firewall, live,
+                                   OWN_CHAINS, JUMPS))
+    assert back.chains == parse_save(STOCK).chains
+
+
+def test_dns_through_the_tunnel_redirects_the_zones_port_53_to_the_tunnels_resolver(tmp_path):
+    config = config_for(tmp_path, "ENABLED=on\nBLUE_TUNNEL=3\nBLUE_DNS=on\nTUNNEL_3_DNS=10.5.0.1\n")
+    chains = {chain: specs for _, chain, specs in plan(config, UP).firewall.chains}
+    assert chains["ZONEVPN-DNS"] == (
+        "-i blue0 -p udp -m udp --dport 53 -j DNAT --to-destination 10.5.0.1",
+        "-i blue0 -p tcp -m tcp --dport 53 -j DNAT --to-destination 10.5.0.1")
+    gone = {chain for _, chain, _ in plan(config, {}).firewall.chains}
+    assert "ZONEVPN-DNS" in gone  # kill switch on and tunnel gone: DNS still goes there, and is refused
+
+
+def test_bound_zones_ipv6_is_refused_towards_red(tmp_path):
+    fw6 = plan(config_for(tmp_path, "ENABLED=on\nBLUE_TUNNEL=3\n"), UP).firewall6
+    assert fw6.chains == (("filter", "ZONEVPN",
+                           ("-i blue0 -o red0 -j REJECT --reject-with icmp6-adm-prohibited",)),)
+
+
+def test_fallback_takes_over_while_the_first_tunnel_is_missing_or_stale(tmp_path):
+    from ipfire_files import NET_PEER, RW_PEER, make_root
+
+    second = NET_PEER.replace("3,on,net,nordvpn", "4,on,net,mullvad").replace("10.5.0.2", "10.6.0.2")
+    root = make_root(str(tmp_path), settings="ENABLED=on\nBLUE_TUNNEL=3\nBLUE_FALLBACK=4\n",
+                     peers=RW_PEER + NET_PEER + second)
+    config = load(Paths(root))
+    both = dict(UP, wg4=Link(True, frozenset({"10.6.0.2"})))
+    assert plan(config, both, {"wg3": 10, "wg4": 10}).exits == (("BLUE", "wg3"),)
+    assert plan(config, both, {"wg3": 500, "wg4": 10}).exits == (("BLUE", "wg4"),)
+    assert plan(config, {"wg4": both["wg4"]}, {"wg4": 10}).exits == (("BLUE", "wg4"),)
+    assert plan(config, both, {"wg3": 500, "wg4": 900}).exits == (("BLUE", "refused"),)
+    assert plan(config, both, {"wg3": 20, "wg4": 10}).exits == (("BLUE", "wg3"),)  # back when it recovers
+    halves = {r.dev for r in plan(config, both, {"wg3": 10}).main_absent}
+    assert halves == {"wg3", "wg4"}  # a standby exit may not hijack the main table either

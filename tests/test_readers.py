@@ -78,4 +78,4 @@ def test_a_disabled_tunnel_keeps_the_zone_bound_and_warns(tmp_path):
     root = make_root(str(tmp_path), peers=RW_PEER + NET_PEER.replace("3,on,net", "3,off,net"))
     config = load(Paths(root))
     assert config.exits[0].peer.enabled is False
-    assert "kill switch holds" in config.warnings[0]
+    assert "is disabled" in config.warnings[0]

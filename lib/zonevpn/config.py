@@ -20,35 +20,50 @@ def load(paths: Paths, with_settings: bool = True) -> Config:
     pool = read_client_pool(paths.wg_settings, wg)
     exits, warnings = [], []
     if settings.enabled:
+        lines = _lines(paths)
         for binding in settings.bindings:
             if binding.tunnel is None:
                 continue
-            exit_ = _exit(paths, settings, binding, zones, peers)
-            if not exit_.peer.enabled or wg.get("ENABLED") != "on":
-                warnings.append(f"{binding.zone}: tunnel {exit_.peer.name} ({exit_.peer.interface}) "
-                                "is disabled: " + ("kill switch holds" if binding.killswitch
-                                                   else "exits through red"))
+            exit_ = _exit(paths, lines, settings, binding, zones, peers)
+            for peer in exit_.candidates:
+                if not peer.enabled or wg.get("ENABLED") != "on":
+                    warnings.append(f"{binding.zone}: tunnel {peer.name} ({peer.interface}) is disabled")
             exits.append(exit_)
     return Config(settings.enabled, zones, peers, read_red(paths), tuple(exits), pool,
-                  tuple(warnings))
+                  tuple(warnings), settings.resolvers, settings.stale_after)
 
 
-def _exit(paths: Paths, settings: Settings, binding: Binding, zones: tuple[Zone, ...],
-          peers: tuple[Peer, ...]) -> Exit:
+def _exit(paths: Paths, lines: dict[str, int], settings: Settings, binding: Binding,
+          zones: tuple[Zone, ...], peers: tuple[Peer, ...]) -> Exit:
     key = f"{binding.zone}_TUNNEL"
-    line = _line_of(paths, key)
+    zone = next((z for z in zones if z.name == binding.zone), None)
+    if zone is None:
+        raise InputError(paths.settings, f"zone {binding.zone} does not exist on this box "
+                         f"({paths.ethernet_settings})", lines.get(key), key)
+    assert binding.tunnel is not None
+    primary = _exit_peer(paths, lines.get(key), key, binding.tunnel, peers)
+    fallback_key = f"{binding.zone}_FALLBACK"
+    fallbacks = tuple(_exit_peer(paths, lines.get(fallback_key), fallback_key, peer_id, peers)
+                      for peer_id in binding.fallbacks if peer_id != binding.tunnel)
+    if binding.dns:
+        resolvers = dict(settings.resolvers)
+        for peer in (primary, *fallbacks):
+            if peer.id not in resolvers:
+                raise InputError(paths.settings, f"DNS through the tunnel needs TUNNEL_{peer.id}_DNS, "
+                                 f"the resolver to use through {peer.name} ({peer.interface})",
+                                 lines.get(f"{binding.zone}_DNS"), f"{binding.zone}_DNS")
+    return Exit(zone, primary, binding.killswitch, binding.dns, fallbacks)
 
+
+def _exit_peer(paths: Paths, line: int | None, key: str, peer_id: int, peers: tuple[Peer, ...]) -> Peer:
     def bad(why: str) -> InputError:
         return InputError(paths.settings, why, line, key)
 
-    zone = next((z for z in zones if z.name == binding.zone), None)
-    if zone is None:
-        raise bad(f"zone {binding.zone} does not exist on this box ({paths.ethernet_settings})")
-    peer = next((p for p in peers if p.id == binding.tunnel), None)
+    peer = next((p for p in peers if p.id == peer_id), None)
     if peer is None:
-        raise bad(f"no WireGuard peer with id {binding.tunnel} in {paths.wg_peers}")
+        raise bad(f"no WireGuard peer with id {peer_id} in {paths.wg_peers}")
     if peer.kind != "net":
-        raise bad(f"peer {binding.tunnel} ({peer.name}) is a road warrior, not a net-to-net tunnel")
+        raise bad(f"peer {peer_id} ({peer.name}) is a road warrior, not a net-to-net tunnel")
     if not peer.routes_everything:
         raise bad(f"tunnel {peer.name} ({peer.interface}) does not route 0.0.0.0/0 "
                   f"(remote subnets on {paths.wg_peers}:{peer.line}), so it cannot be an exit")
@@ -56,11 +71,9 @@ def _exit(paths: Paths, settings: Settings, binding: Binding, zones: tuple[Zone,
         raise bad(f"tunnel {peer.name} ({peer.interface}) has no local address "
                   f"({paths.wg_peers}:{peer.line} field local_address; IPFire clears it when the "
                   "peer is edited): zonevpn needs it to send the zone's traffic from it")
-    return Exit(zone, peer, binding.killswitch)
+    return peer
 
 
-def _line_of(paths: Paths, key: str) -> int | None:
-    try:
-        return parse_strict(read_text(paths.settings), paths.settings).get(key, ("", None))[1]
-    except InputError:
-        return None
+def _lines(paths: Paths) -> dict[str, int]:
+    """Key -> line in zonevpn's settings, for error messages (the file parsed cleanly already)."""
+    return {key: line for key, (_, line) in parse_strict(read_text(paths.settings), paths.settings).items()}

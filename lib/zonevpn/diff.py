@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from zonevpn import firewall
-from zonevpn.plan import OWN_CHAINS
+from zonevpn.firewall import Live as FirewallLive
+from zonevpn.plan import JUMPS, JUMPS6, OWN_CHAINS, OWN_CHAINS6
 from zonevpn.state import Desired, FwRule, Route, Rule
 
 
@@ -21,7 +22,8 @@ class Live:
     rules: frozenset[Rule]
     routes: frozenset[Route]
     halves: frozenset[Route]  # /1 routes in main on wg interfaces
-    firewall: firewall.Live
+    firewall: FirewallLive
+    firewall6: FirewallLive
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Change:
 @dataclass(frozen=True)
 class Plan:
     firewall: tuple[tuple[str, FwRule], ...]
+    firewall6: tuple[tuple[str, FwRule], ...]
     route_replace: tuple[Route, ...]
     rule_add: tuple[Rule, ...]
     halves_restore: tuple[Route, ...]
@@ -45,6 +48,7 @@ class Plan:
 
     def describe(self) -> list[str]:
         return ([firewall.describe(v, r) for v, r in self.firewall]
+                + [firewall.describe(v, r).replace("iptables", "ip6tables", 1) for v, r in self.firewall6]
                 + [f"ip route replace {r.describe()}" for r in self.route_replace]
                 + [f"ip rule add {r.describe()}" for r in self.rule_add]
                 + [f"ip route add {r.describe()}" for r in self.halves_restore]
@@ -67,7 +71,8 @@ def diff(want: Desired, live: Live, stock_halves: frozenset[Route]) -> Plan:
     restore = sorted(r for r in stock_halves
                      if (r.dst, r.dev) not in absent and (r.dst, r.dev) not in live_halves)
     return Plan(
-        firewall=tuple(firewall.changes(want.firewall, live.firewall, OWN_CHAINS)),
+        firewall=tuple(firewall.changes(want.firewall, live.firewall, OWN_CHAINS, JUMPS)),
+        firewall6=tuple(firewall.changes(want.firewall6, live.firewall6, OWN_CHAINS6, JUMPS6)),
         route_replace=tuple(replace),
         rule_add=tuple(sorted(want.rules - live.rules)),
         halves_restore=tuple(restore),

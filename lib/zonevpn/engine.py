@@ -12,6 +12,7 @@ from zonevpn import conntrack, firewall
 from zonevpn.config import load
 from zonevpn.diff import Live, Plan, diff
 from zonevpn.errors import ApplyError, LockTimeout, ZonevpnError
+from zonevpn.health import handshake_ages
 from zonevpn.log import Log
 from zonevpn.model import Config
 from zonevpn.paths import Paths
@@ -57,12 +58,14 @@ class Lock:
 
 def read_live(routing: Routing) -> Live:
     owned, halves = routing.routes()
-    return Live(frozenset(routing.rules()), frozenset(owned), frozenset(halves), firewall.read())
+    return Live(frozenset(routing.rules()), frozenset(owned), frozenset(halves), firewall.read(4),
+                firewall.read(6))
 
 
-def compute(config: Config, routing: Routing) -> tuple[Desired, Live, Plan]:
+def compute(config: Config, routing: Routing, paths: Paths) -> tuple[Desired, Live, Plan]:
     links = routing.links()
-    desired = plan(config, links)
+    ages = handshake_ages(paths) if any(e.fallbacks for e in config.exits) else {}
+    desired = plan(config, links, ages)
     live = read_live(routing)
     return desired, live, diff(desired, live, stock_halves(config, links))
 
@@ -75,7 +78,7 @@ def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False
             log.warning(warning)
         routing = Routing()
         try:
-            desired, live, steps = compute(config, routing)
+            desired, live, steps = compute(config, routing, paths)
             result.changes = steps.describe()
             if dry_run:
                 return result
@@ -85,7 +88,7 @@ def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False
             if not len(steps):
                 return result  # nothing changed: the reads above were the verification
             # pyroute2 drops keywords it does not know without a word: trust only what the kernel says
-            _, _, left = compute(config, routing)
+            _, _, left = compute(config, routing, paths)
             if len(left):
                 raise ApplyError("the kernel does not hold the plan after apply; still to do: "
                                  + "; ".join(left.describe()))
@@ -98,7 +101,10 @@ def execute(steps: Plan, routing: Routing, log: Log) -> None:
     """Run the plan's parts in the order diff.py documents; print each change as an admin would type it."""
     for verb, fw_rule in steps.firewall:
         log.change(firewall.describe(verb, fw_rule))
-    firewall.apply(list(steps.firewall))
+    firewall.apply(list(steps.firewall), 4)
+    for verb, fw_rule in steps.firewall6:
+        log.change(firewall.describe(verb, fw_rule).replace("iptables", "ip6tables", 1))
+    firewall.apply(list(steps.firewall6), 6)
     for route in steps.route_replace:
         log.change(f"ip route replace {route.describe()}")
         routing.replace_route(route)

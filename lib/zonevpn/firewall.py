@@ -8,7 +8,6 @@ False for two identical SNAT rules, and reading some targets' parameters raises 
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,8 +16,7 @@ from zonevpn.errors import ApplyError
 from zonevpn.state import COMMENT, Firewall, FwRule, Jump
 
 TABLES = ("filter", "nat", "mangle")
-IPTABLES_SAVE = os.environ.get("ZONEVPN_IPTABLES_SAVE", "iptables-save")
-IPTABLES_RESTORE = os.environ.get("ZONEVPN_IPTABLES_RESTORE", "iptables-restore")
+COMMANDS = {4: ("iptables-save", "iptables-restore"), 6: ("ip6tables-save", "ip6tables-restore")}
 _OURS = f"--comment {COMMENT} "
 
 
@@ -35,11 +33,12 @@ class Live:
         return (table, chain) in self.chains
 
 
-def read() -> Live:
+def read(family: int = 4) -> Live:
+    command = COMMANDS[family][0]
     try:
-        out = subprocess.run([IPTABLES_SAVE], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([command], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as err:
-        raise ApplyError(f"cannot read the firewall with {IPTABLES_SAVE}: {err}") from None
+        raise ApplyError(f"cannot read the firewall with {command}: {err}") from None
     return parse_save(out)
 
 
@@ -56,11 +55,12 @@ def parse_save(text: str) -> Live:
     return live
 
 
-def changes(want: Firewall, live: Live, own_chains: Iterable[tuple[str, str]]) -> list[tuple[str, FwRule]]:
-    """The difference as (verb, rule) pairs in the order they must run; verbs: -N -F -X -A -D -I<n>."""
+def changes(want: Firewall, live: Live, own_chains: Iterable[tuple[str, str]],
+            jumps: Iterable[Jump]) -> list[tuple[str, FwRule]]:
+    """The difference as (verb, rule) pairs in the order they must run; verbs: -N -F -X -A -D -I<n>.
+    `jumps` are all the jumps we may own, wanted or not (a stale one must go before its chain)."""
     out: list[tuple[str, FwRule]] = []
     wanted = {(t, c): list(specs) for t, c, specs in want.chains}
-    wanted_jumps = {(j.table, j.chain): j for j in want.jumps}
     for table, chain in own_chains:
         if (table, chain) not in wanted:
             continue
@@ -68,8 +68,9 @@ def changes(want: Firewall, live: Live, own_chains: Iterable[tuple[str, str]]) -
             out.append(("-F" if live.has(table, chain) else "-N", FwRule(table, chain, "")))
             out += [("-A", FwRule(table, chain, spec)) for spec in wanted[(table, chain)]]
     out += _wgblock(want.wgblock, live)
-    for jump in _all_jumps(want, live):
-        out += _jump(jump, live, present=(jump.table, jump.chain) in wanted_jumps)
+    for jump in jumps:
+        if jump in want.jumps or _ours_in(live, jump):
+            out += _jump(jump, live, present=jump in want.jumps)
     for table, chain in own_chains:  # chains last: a jump into them must be gone first
         if (table, chain) not in wanted and live.has(table, chain):
             out += [("-F", FwRule(table, chain, "")), ("-X", FwRule(table, chain, ""))]
@@ -78,9 +79,7 @@ def changes(want: Firewall, live: Live, own_chains: Iterable[tuple[str, str]]) -
 
 def _wgblock(want: tuple[str, ...], live: Live) -> list[tuple[str, FwRule]]:
     if not live.has("filter", "WGBLOCK"):
-        if want:
-            raise ApplyError("the firewall has no WGBLOCK chain: is IPFire's firewall running?")
-        return []
+        return []  # IPFire's firewall is not up (yet): the engine warns; routing must still be held
     current = live.rules("filter", "WGBLOCK")
     ours = [spec for spec in current if _OURS in spec + " "]
     if ours == list(want) and current[: len(want)] == list(want):
@@ -88,12 +87,6 @@ def _wgblock(want: tuple[str, ...], live: Live) -> list[tuple[str, FwRule]]:
     out = [("-D", FwRule("filter", "WGBLOCK", spec)) for spec in ours]
     out += [(f"-I{i}", FwRule("filter", "WGBLOCK", spec)) for i, spec in enumerate(want, start=1)]
     return out
-
-
-def _all_jumps(want: Firewall, live: Live) -> list[Jump]:
-    from zonevpn.plan import JUMPS  # the jumps we may own, wanted or not
-
-    return list(JUMPS) if want.jumps or any(_ours_in(live, j) for j in JUMPS) else []
 
 
 def _ours_in(live: Live, jump: Jump) -> bool:
@@ -142,15 +135,15 @@ def describe(verb: str, rule: FwRule) -> str:
     return rule.describe(verb).rstrip()
 
 
-def apply(steps: list[tuple[str, FwRule]]) -> None:
+def apply(steps: list[tuple[str, FwRule]], family: int = 4) -> None:
     if not steps:
         return
-    text = script(steps)
+    text, command = script(steps), COMMANDS[family][1]
     try:
-        subprocess.run([IPTABLES_RESTORE, "-w", "5", "--noflush"], input=text, capture_output=True,
+        subprocess.run([command, "-w", "5", "--noflush"], input=text, capture_output=True,
                        text=True, check=True)
     except subprocess.CalledProcessError as err:
-        raise ApplyError(f"iptables-restore refused the change (nothing was applied): "
+        raise ApplyError(f"{command} refused the change (nothing was applied): "
                          f"{err.stderr.strip()}\n{text}") from None
     except OSError as err:
-        raise ApplyError(f"cannot run {IPTABLES_RESTORE}: {err}") from None
+        raise ApplyError(f"cannot run {command}: {err}") from None

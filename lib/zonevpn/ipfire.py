@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from zonevpn.errors import InputError
 from zonevpn.model import ZONES, Peer, Red, Zone
 from zonevpn.paths import Paths
-from zonevpn.readhash import parse_lenient, read_text
+from zonevpn.readhash import lines, parse_lenient, read_text
 
 # CONFIG_TYPE -> zones beside green (and red): 0/1 green+red, 2 +orange, 3 +blue, 4 all.
 _CONFIG_TYPE_ZONES = {"0": {"GREEN"}, "1": {"GREEN"}, "2": {"GREEN", "ORANGE"},
@@ -86,7 +86,7 @@ def read_client_pool(path: str, settings: dict[str, str]) -> IPv4Network | None:
 def read_peers(paths: Paths) -> tuple[Peer, ...]:
     path = paths.wg_peers
     peers: dict[int, Peer] = {}
-    for number, raw in enumerate(read_text(path).splitlines(), start=1):
+    for number, raw in enumerate(lines(read_text(path)), start=1):
         if not raw.strip():
             continue
         peer = parse_peer_row(path, number, raw)

@@ -35,6 +35,11 @@ class Peer:
         return f"wg{self.id}"
 
     @property
+    def address(self) -> str:
+        """The tunnel's own address (validated present for every exit by config.load)."""
+        return str(self.local_address.ip) if self.local_address else ""
+
+    @property
     def routes_everything(self) -> bool:
         return EVERYWHERE in self.remote_subnets
 
@@ -52,12 +57,16 @@ class Binding:
     zone: str
     tunnel: int | None
     killswitch: bool
+    dns: bool = False  # the zone's DNS goes to the tunnel's resolver
+    fallbacks: tuple[int, ...] = ()  # tunnels to use, in order, while the first is missing or stale
 
 
 @dataclass(frozen=True)
 class Settings:
     enabled: bool
     bindings: tuple[Binding, ...]  # one per zone named in the file, in ZONES order
+    resolvers: tuple[tuple[int, str], ...] = ()  # (peer id, resolver address reached through it)
+    stale_after: int = 180  # seconds since the latest handshake after which a tunnel counts as stale
 
     def binding(self, zone: str) -> Binding:
         for binding in self.bindings:
@@ -68,16 +77,18 @@ class Settings:
 
 @dataclass(frozen=True)
 class Exit:
-    """A validated binding: the zone leaves through this tunnel."""
+    """A validated binding: the zone leaves through this tunnel (or, while it is missing or stale, the
+    first healthy one of its fallbacks)."""
 
     zone: Zone
     peer: Peer
     killswitch: bool
+    dns: bool = False
+    fallbacks: tuple[Peer, ...] = ()
 
     @property
-    def tunnel_address(self) -> IPv4Address:
-        assert self.peer.local_address is not None  # checked by config.load
-        return self.peer.local_address.ip
+    def candidates(self) -> tuple[Peer, ...]:
+        return (self.peer, *self.fallbacks)
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,11 @@ class Config:
     exits: tuple[Exit, ...]
     client_pool: IPv4Network | None  # road-warrior pool (wg0)
     warnings: tuple[str, ...] = ()
+    resolvers: tuple[tuple[int, str], ...] = ()
+    stale_after: int = 180
+
+    def resolver(self, peer_id: int) -> str | None:
+        return dict(self.resolvers).get(peer_id)
 
     def zone(self, name: str) -> Zone | None:
         return next((z for z in self.zones if z.name == name), None)

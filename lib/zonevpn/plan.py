@@ -1,6 +1,6 @@
-"""The planner: a validated Config and the tunnels' link facts in, the desired kernel state out. No I/O.
+"""The planner: a validated Config and the kernel's link facts in, the desired kernel state out. No I/O.
 
-For each zone bound to tunnel wgN (k = 1 GREEN, 2 BLUE, 3 ORANGE; table 1000+k):
+For each zone bound to a tunnel (k = 1 GREEN, 2 BLUE, 3 ORANGE; table 1000+k):
   pref 1010+k  from ZONE lookup main suppress_prefixlength 0    local destinations stay local
   pref 1020+k  from ZONE lookup static suppress_prefixlength 0  so do IPFire's static routes
   pref 1030+k  from ZONE lookup 100k                            default dev wgN src <tunnel address>
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from zonevpn.model import ZONES, Config, Exit
+from zonevpn.model import ZONES, Config, Exit, Peer
 from zonevpn.state import (
     COMMENT,
     INBOUND_MARK,
@@ -36,16 +36,21 @@ from zonevpn.state import (
     Rule,
 )
 
-FILTER_CHAIN, NAT_CHAIN, MARK_CHAIN = "ZONEVPN", "ZONEVPN-NAT", "ZONEVPN-MARK"
-OWN_CHAINS = (("filter", FILTER_CHAIN), ("nat", NAT_CHAIN), ("mangle", MARK_CHAIN))
+FILTER_CHAIN, NAT_CHAIN, DNS_CHAIN = "ZONEVPN", "ZONEVPN-NAT", "ZONEVPN-DNS"
+MARK_CHAIN, MSS_CHAIN = "ZONEVPN-MARK", "ZONEVPN-MSS"
+OWN_CHAINS = (("filter", FILTER_CHAIN), ("nat", NAT_CHAIN), ("nat", DNS_CHAIN), ("mangle", MARK_CHAIN),
+              ("mangle", MSS_CHAIN))
 JUMPS = (Jump("filter", "FORWARD", FILTER_CHAIN, before="POLICYFWD"),
          Jump("nat", "POSTROUTING", NAT_CHAIN, before="WGNAT"),
-         Jump("mangle", "PREROUTING", MARK_CHAIN))
+         Jump("nat", "PREROUTING", DNS_CHAIN), Jump("mangle", "PREROUTING", MARK_CHAIN),
+         Jump("mangle", "FORWARD", MSS_CHAIN))
+OWN_CHAINS6 = (("filter", FILTER_CHAIN),)
+JUMPS6 = (Jump("filter", "FORWARD", FILTER_CHAIN),)
 
 
 @dataclass(frozen=True)
 class Link:
-    """What the kernel says about a tunnel interface; the planner's only input from outside the files."""
+    """What the kernel says about an interface; with handshake ages, the planner's only outside input."""
 
     up: bool
     addresses: frozenset[str]
@@ -59,34 +64,48 @@ def tunnel_table(peer_id: int) -> int:
     return TUNNEL_TABLE_BASE + peer_id
 
 
-def usable(exit_: Exit, links: Mapping[str, Link]) -> bool:
-    """A tunnel can carry the zone only when it exists, is up and holds its address (the route's src)."""
-    link = links.get(exit_.peer.interface)
-    return bool(exit_.peer.enabled and link and link.up and str(exit_.tunnel_address) in link.addresses)
+def usable(peer: Peer, links: Mapping[str, Link]) -> bool:
+    """A tunnel can carry traffic only when it exists, is up and holds its address (the route's src)."""
+    link = links.get(peer.interface)
+    return bool(peer.enabled and link and link.up and peer.address in link.addresses)
 
 
-def plan(config: Config, links: Mapping[str, Link]) -> Desired:
+def choose(exit_: Exit, links: Mapping[str, Link], ages: Mapping[str, int | None],
+           stale_after: int) -> Peer | None:
+    """The tunnel the zone uses now. Without fallbacks: the bound tunnel whenever it is usable. With them:
+    the first usable one whose latest handshake is fresh, else the first not yet known to be stale."""
+    if not exit_.fallbacks:
+        return exit_.peer if usable(exit_.peer, links) else None
+    live = [peer for peer in exit_.candidates if usable(peer, links)]
+    fresh = [p for p in live if (ages.get(p.interface) or 0) <= stale_after and p.interface in ages]
+    unknown = [p for p in live if ages.get(p.interface) is None]  # wg could not be read: benefit of doubt
+    return next(iter(fresh or unknown), None)
+
+
+def plan(config: Config, links: Mapping[str, Link], ages: Mapping[str, int | None] | None = None) -> Desired:
     exits = config.exits if config.enabled else ()
     rules: set[Rule] = set()
     routes: set[Route] = set()
     main_absent: set[Route] = set()
-    states = []
+    states, chosen = [], {}
     for exit_ in exits:
+        peer = choose(exit_, links, ages or {}, config.stale_after)
+        chosen[exit_.zone.name] = peer
         rules |= zone_rules(exit_)
-        routes |= zone_routes(exit_, links)
-        live = usable(exit_, links)
-        states.append((exit_.zone.name, exit_.peer.interface if live else
+        routes |= zone_routes(exit_, peer)
+        states.append((exit_.zone.name, peer.interface if peer else
                        "refused" if exit_.killswitch else "red"))
-        rules.add(Rule(PREF_TUNNEL_SOURCE, f"{exit_.tunnel_address}/32", tunnel_table(exit_.peer.id)))
-        if live:
-            routes.add(Route(tunnel_table(exit_.peer.id), "0.0.0.0/0", dev=exit_.peer.interface,
-                             src=str(exit_.tunnel_address)))
-            main_absent |= {Route(MAIN, half, dev=exit_.peer.interface, proto=0)
+    for peer in {p for e in exits for p in e.candidates}:
+        rules.add(Rule(PREF_TUNNEL_SOURCE, f"{peer.address}/32", tunnel_table(peer.id)))
+        if usable(peer, links):  # every usable candidate is an exit: none may hijack the main table
+            routes.add(Route(tunnel_table(peer.id), "0.0.0.0/0", dev=peer.interface, src=peer.address))
+            main_absent |= {Route(MAIN, half, dev=peer.interface, proto=0)
                             for half in ("0.0.0.0/1", "128.0.0.0/1")}
     if exits:
         rules.add(Rule(PREF_INBOUND, table=MAIN, fwmark=INBOUND_MARK, fwmask=INBOUND_MARK))
     return Desired(frozenset(rules), frozenset(routes), frozenset(main_absent),
-                   firewall(exits, config.red.device), bool(exits), tuple(states))
+                   firewall(exits, chosen, config), firewall6(exits, config.red.device), bool(exits),
+                   tuple(states))
 
 
 def zone_rules(exit_: Exit) -> set[Rule]:
@@ -100,36 +119,60 @@ def zone_rules(exit_: Exit) -> set[Rule]:
     return rules
 
 
-def zone_routes(exit_: Exit, links: Mapping[str, Link]) -> set[Route]:
+def zone_routes(exit_: Exit, peer: Peer | None) -> set[Route]:
     table = zone_table(exit_.zone.name)
     routes = set()
-    if usable(exit_, links):
-        routes.add(Route(table, "0.0.0.0/0", dev=exit_.peer.interface, src=str(exit_.tunnel_address)))
+    if peer:
+        routes.add(Route(table, "0.0.0.0/0", dev=peer.interface, src=peer.address))
     if exit_.killswitch:
         routes.add(Route(table, "0.0.0.0/0", kind="prohibit", metric=REFUSE_METRIC))
     return routes
 
 
-def firewall(exits: tuple[Exit, ...], red: str) -> Firewall:
+def firewall(exits: tuple[Exit, ...], chosen: Mapping[str, Peer | None], config: Config) -> Firewall:
     """Rules in iptables-save's canonical text, so that live and desired compare as strings."""
-    forward, nat, wgblock = [], [], []
+    red = config.red.device
+    forward, nat, dns, mss, wgblock = [], [], [], [], []
     for exit_ in exits:
-        zone, wg = exit_.zone, exit_.peer.interface
-        # IPFire's POLICYFWD lets blue/orange out only to red: the zone may open connections into wgN.
-        forward.append(f"-s {zone.network} -i {zone.device} -o {wg} -j ACCEPT")
+        zone = exit_.zone
+        for peer in exit_.candidates:
+            wg = peer.interface
+            # IPFire's POLICYFWD lets blue/orange out only to red: the zone may open connections into wgN.
+            forward.append(f"-s {zone.network} -i {zone.device} -o {wg} -j ACCEPT")
+            nat.append(f"-s {zone.network} -o {wg} -j SNAT --to-source {peer.address}")
+            # WGBLOCK sees packets from wg+ before conntrack: replies to the zone must pass it.
+            wgblock.append(f"-d {zone.network} -i {wg} -m comment --comment {COMMENT} -j RETURN")
+            mss.append(f"-o {wg} -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu")
         if exit_.killswitch:
             forward.append(f"-i {zone.device} -o {red} -j REJECT --reject-with icmp-admin-prohibited")
-        nat.append(f"-s {zone.network} -o {wg} -j SNAT --to-source {exit_.tunnel_address}")
-        # WGBLOCK sees packets from wg+ before conntrack: replies to the zone, and to the tunnel address.
-        wgblock.append(f"-d {zone.network} -i {wg} -m comment --comment {COMMENT} -j RETURN")
-    for address, wg in sorted({(str(e.tunnel_address), e.peer.interface) for e in exits}):
+        active = chosen.get(zone.name)
+        resolver = config.resolver(active.id if active else exit_.peer.id)
+        # DNS follows the zone: through the chosen tunnel; refused with it when the kill switch holds.
+        if exit_.dns and resolver and (active or exit_.killswitch):
+            dns += [f"-i {zone.device} -p {proto} -m {proto} --dport 53 -j DNAT --to-destination {resolver}"
+                    for proto in ("udp", "tcp")]
+    for address, wg in sorted({(p.address, p.interface) for e in exits for p in e.candidates}):
         wgblock.append(f"-d {address}/32 -i {wg} -m comment --comment {COMMENT} -j RETURN")
     mark = f"{INBOUND_MARK:#x}"
     marks = [f"-i {red} -m conntrack --ctstate NEW -j CONNMARK --set-xmark {mark}/{mark}",
              f"-j CONNMARK --restore-mark --nfmask {mark} --ctmask {mark}"] if exits else []
-    chains = (("filter", FILTER_CHAIN, tuple(_unique(forward))), ("nat", NAT_CHAIN, tuple(nat)),
-              ("mangle", MARK_CHAIN, tuple(marks)))
-    return Firewall(chains if exits else (), tuple(_unique(wgblock)), JUMPS if exits else ())
+    chains = tuple((table, chain, tuple(_unique(specs))) for (table, chain), specs in zip(
+        OWN_CHAINS, (forward, nat, dns, marks, mss), strict=True) if specs)
+    return Firewall(chains, tuple(_unique(wgblock)), _jumps_for(chains, JUMPS))
+
+
+def firewall6(exits: tuple[Exit, ...], red: str) -> Firewall:
+    """The tunnels carry IPv4 only: a bound zone's IPv6 has no way out but red, so it is refused."""
+    specs = tuple(_unique([f"-i {e.zone.device} -o {red} -j REJECT --reject-with icmp6-adm-prohibited"
+                           for e in exits]))
+    chains = (("filter", FILTER_CHAIN, specs),) if specs else ()
+    return Firewall(chains, (), _jumps_for(chains, JUMPS6))
+
+
+def _jumps_for(chains: tuple[tuple[str, str, tuple[str, ...]], ...],
+               jumps: tuple[Jump, ...]) -> tuple[Jump, ...]:
+    wanted = {(table, chain) for table, chain, _ in chains}
+    return tuple(j for j in jumps if (j.table, j.target) in wanted)
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -13,12 +13,17 @@ _PLAIN = re.compile(r"[A-Za-z0-9=/,.:%_@#+-]*\Z")
 _QUOTED = re.compile(r"'[A-Za-z0-9=/,.:%_@#+ -]*'\Z")
 
 
+def lines(text: str) -> list[str]:
+    """Split as IPFire's Perl and sed do: on \n only (str.splitlines also splits on \r, \x0b, \x1c...)."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
 def parse_lenient(text: str) -> dict[str, tuple[str, int]]:
     """What IPFire's own readhash keeps: valid lines only, the rest silently dropped (last key wins).
 
     Returns key -> (value, line), the line kept so that errors about a value can point at it."""
     values: dict[str, tuple[str, int]] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines(text), start=1):
         key, sep, value = raw.partition("=")
         if sep and _KEY.match(key) and (_PLAIN.match(value) or _QUOTED.match(value)):
             values[key] = (value[1:-1] if value.startswith("'") else value, number)
@@ -28,7 +33,7 @@ def parse_lenient(text: str) -> dict[str, tuple[str, int]]:
 def parse_strict(text: str, path: str) -> dict[str, tuple[str, int]]:
     """zonevpn's own files: every line must be valid, no key twice. Returns key -> (value, line)."""
     values: dict[str, tuple[str, int]] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines(text), start=1):
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         key, sep, value = raw.partition("=")
@@ -46,7 +51,7 @@ def parse_strict(text: str, path: str) -> dict[str, tuple[str, int]]:
 
 def read_text(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", newline="") as handle:  # no \r translation: as Perl reads
             return handle.read()
     except FileNotFoundError:
         raise InputError(path, "file is missing") from None

@@ -1,42 +1,86 @@
 """zonevpn's own settings file (/var/ipfire/zonevpn/settings), in IPFire's readhash format.
 
-Keys: ENABLED=on|off; per zone <ZONE>_TUNNEL=<peer id or empty> and <ZONE>_KILLSWITCH=on|off (default on).
+  ENABLED=on|off
+  <ZONE>_TUNNEL=<peer id>          empty = the zone leaves directly through red
+  <ZONE>_KILLSWITCH=on|off         default on
+  <ZONE>_DNS=on|off                default off: the zone's DNS goes to the tunnel's resolver
+  <ZONE>_FALLBACK=<id>[,<id>...]   tunnels to use, in order, while the first is missing or stale
+  TUNNEL_<id>_DNS=<address>        the resolver reached through tunnel <id> (the provider's)
+  STALE_AFTER=<seconds>            default 180: latest handshake older than this = stale
 """
 
 from __future__ import annotations
 
 import os
+import re
+from ipaddress import IPv4Address
 
 from zonevpn.errors import InputError
 from zonevpn.model import ZONES, Binding, Settings
 from zonevpn.paths import Paths
 from zonevpn.readhash import format_hash, parse_strict, read_text, write_atomic
 
-ZONE_KEYS = ("TUNNEL", "KILLSWITCH")
-KNOWN_KEYS = ("ENABLED",) + tuple(f"{z}_{k}" for z in ZONES for k in ZONE_KEYS)
+ZONE_KEYS = ("TUNNEL", "KILLSWITCH", "DNS", "FALLBACK")
+KNOWN_KEYS = ("ENABLED", "STALE_AFTER") + tuple(f"{z}_{k}" for z in ZONES for k in ZONE_KEYS)
+_RESOLVER_KEY = re.compile(r"TUNNEL_([0-9]+)_DNS\Z")
+Values = dict[str, tuple[str, int]]
 
 
 def read_settings(paths: Paths) -> Settings:
     path = paths.settings
     values = parse_strict(read_text(path), path)
     for key, (_, line) in values.items():
-        if key not in KNOWN_KEYS:
+        if key not in KNOWN_KEYS and not _RESOLVER_KEY.match(key):
             zone = key.split("_", 1)[0]
             why = f"unknown zone {zone!r}" if key.endswith(ZONE_KEYS) and zone not in ZONES \
                 else "unknown key"
-            raise InputError(path, f"{why} (known: {', '.join(KNOWN_KEYS)})", line, key)
-    enabled = _on_off(path, values, "ENABLED", default=False)
-    bindings = []
-    for zone in ZONES:
-        tunnel_text, line = values.get(f"{zone}_TUNNEL", ("", 0))
-        if tunnel_text and not tunnel_text.isdigit():
-            raise InputError(path, f"not a peer id: {tunnel_text!r}", line, f"{zone}_TUNNEL")
-        tunnel = int(tunnel_text) if tunnel_text else None
-        bindings.append(Binding(zone, tunnel, _on_off(path, values, f"{zone}_KILLSWITCH", True)))
-    return Settings(enabled, tuple(bindings))
+            raise InputError(path, f"{why} (known: {', '.join(KNOWN_KEYS)}, TUNNEL_<id>_DNS)", line, key)
+    bindings = tuple(_binding(path, values, zone) for zone in ZONES)
+    return Settings(_on_off(path, values, "ENABLED", default=False), bindings,
+                    _resolvers(path, values), _seconds(path, values, "STALE_AFTER", 180))
 
 
-def _on_off(path: str, values: dict[str, tuple[str, int]], key: str, default: bool) -> bool:
+def _binding(path: str, values: Values, zone: str) -> Binding:
+    tunnel = _peer_ids(path, values, f"{zone}_TUNNEL")
+    if len(tunnel) > 1:
+        raise InputError(path, "one peer id (use _FALLBACK for more)", values[f"{zone}_TUNNEL"][1],
+                         f"{zone}_TUNNEL")
+    return Binding(zone, tunnel[0] if tunnel else None, _on_off(path, values, f"{zone}_KILLSWITCH", True),
+                   _on_off(path, values, f"{zone}_DNS", False), _peer_ids(path, values, f"{zone}_FALLBACK"))
+
+
+def _peer_ids(path: str, values: Values, key: str) -> tuple[int, ...]:
+    text, line = values.get(key, ("", 0))
+    ids = []
+    for item in filter(None, text.split(",")):
+        if not item.isdigit():
+            raise InputError(path, f"not a peer id: {item!r}", line, key)
+        ids.append(int(item))
+    return tuple(ids)
+
+
+def _resolvers(path: str, values: Values) -> tuple[tuple[int, str], ...]:
+    found = []
+    for key, (value, line) in values.items():
+        match = _RESOLVER_KEY.match(key)
+        if match and value:
+            try:
+                found.append((int(match.group(1)), str(IPv4Address(value))))
+            except ValueError:
+                raise InputError(path, f"not an IPv4 address: {value!r}", line, key) from None
+    return tuple(sorted(found))
+
+
+def _seconds(path: str, values: Values, key: str, default: int) -> int:
+    value, line = values.get(key, ("", 0))
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(path, f"must be a number of seconds, not {value!r}", line, key)
+    return int(value)
+
+
+def _on_off(path: str, values: Values, key: str, default: bool) -> bool:
     if key not in values or values[key][0] == "":
         return default
     value, line = values[key]
@@ -50,6 +94,12 @@ def settings_values(settings: Settings) -> dict[str, str]:
     for binding in settings.bindings:
         values[f"{binding.zone}_TUNNEL"] = "" if binding.tunnel is None else str(binding.tunnel)
         values[f"{binding.zone}_KILLSWITCH"] = "on" if binding.killswitch else "off"
+        values[f"{binding.zone}_DNS"] = "on" if binding.dns else "off"
+        values[f"{binding.zone}_FALLBACK"] = ",".join(map(str, binding.fallbacks))
+    for peer_id, resolver in settings.resolvers:
+        values[f"TUNNEL_{peer_id}_DNS"] = resolver
+    if settings.stale_after != 180:
+        values["STALE_AFTER"] = str(settings.stale_after)
     return values
 
 

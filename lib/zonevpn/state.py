@@ -116,6 +116,7 @@ class Desired:
     routes: frozenset[Route]
     main_absent: frozenset[Route]  # routes of others to take out of main (the exit tunnels' /1 routes)
     firewall: Firewall
+    firewall6: Firewall  # ip6tables
     src_valid_mark: bool  # strict rp_filter must see the inbound mark (see plan.inbound)
     exits: tuple[tuple[str, str], ...]  # (zone, "wg3" | "refused" | "red") for status and conntrack
 

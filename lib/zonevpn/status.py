@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from typing import Any
 
 from zonevpn.config import load
 from zonevpn.diff import Live
+from zonevpn.health import handshake_ages, wg_dump
 from zonevpn.model import ZONES, Config, Zone
 from zonevpn.paths import Paths
 from zonevpn.plan import zone_table
@@ -29,24 +29,6 @@ def live_exit(zone: Zone, live: Live) -> str:
     return "refused" if refused else "red"
 
 
-def wg_facts(interface: str) -> dict[str, int | None]:
-    """Latest handshake age and transfer counters from `wg show` (root only; None when unknown)."""
-    facts: dict[str, int | None] = {"handshake_age": None, "rx_bytes": None, "tx_bytes": None}
-    try:
-        dump = subprocess.run(["wg", "show", interface, "dump"], capture_output=True, text=True,
-                              timeout=5, check=True).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return facts
-    peers = [line.split("\t") for line in dump[1:]]
-    handshakes = [int(p[4]) for p in peers if len(p) > 6 and p[4].isdigit() and p[4] != "0"]
-    if handshakes:
-        facts["handshake_age"] = int(time.time()) - max(handshakes)
-    if peers and all(len(p) > 6 for p in peers):
-        facts["rx_bytes"] = sum(int(p[5]) for p in peers)
-        facts["tx_bytes"] = sum(int(p[6]) for p in peers)
-    return facts
-
-
 def report(paths: Paths) -> dict[str, Any]:
     from zonevpn.engine import compute
     from zonevpn.routing import Routing
@@ -55,30 +37,36 @@ def report(paths: Paths) -> dict[str, Any]:
     routing = Routing()
     try:
         links = routing.links()
-        _, live, steps = compute(config, routing)
+        _, live, steps = compute(config, routing, paths)
     finally:
         routing.close()
     drift = steps.describe()
-    zones = [_zone_status(config, zone, live, links, drift) for zone in config.zones]
+    dump = wg_dump()
+    ages = handshake_ages(paths, dump=dump)
+    zones = [_zone_status(config, zone, live, links, drift, dump, ages) for zone in config.zones]
     return {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "enabled": config.enabled,
             "in_sync": not drift, "zones": zones, "last_apply": _last_apply(paths)}
 
 
-def _zone_status(config: Config, zone: Zone, live: Live, links: dict, drift: list[str]) -> dict:  # type: ignore[type-arg]
+def _zone_status(config: Config, zone: Zone, live: Live, links: dict, drift: list[str],  # type: ignore[type-arg]
+                 dump: dict, ages: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     exit_ = next((e for e in config.exits if e.zone.name == zone.name), None)
     peer = exit_.peer if exit_ else None
     link = links.get(peer.interface) if peer else None
     where = live_exit(zone, live)
     mine = [line for line in drift if _about(line, zone)]
-    status: dict[str, Any] = {
+    facts = dump.get(peer.interface, {}) if peer else {}
+    age = ages.get(peer.interface) if peer and facts.get("handshake") else None
+    return {
         "zone": zone.name, "device": zone.device, "network": str(zone.network),
         "tunnel": peer.id if peer else None, "tunnel_name": peer.name if peer else None,
         "interface": peer.interface if peer else None, "present": link is not None,
         "up": bool(link and link.up), "killswitch": exit_.killswitch if exit_ else False,
-        "killswitch_engaged": where == "refused", "exit": where, "in_sync": not mine, "drift": mine}
-    status.update(wg_facts(peer.interface) if link and peer else
-                  {"handshake_age": None, "rx_bytes": None, "tx_bytes": None})
-    return status
+        "killswitch_engaged": where == "refused", "exit": where, "in_sync": not mine, "drift": mine,
+        "handshake_age": age, "stale": bool(peer and (ages.get(peer.interface) or 0) > config.stale_after),
+        "rx_bytes": facts.get("rx_bytes"), "tx_bytes": facts.get("tx_bytes"),
+        "fallbacks": [p.interface for p in exit_.fallbacks] if exit_ else [],
+        "dns_through_tunnel": bool(exit_ and exit_.dns), "ipv6": "refused" if exit_ else "direct"}
 
 
 def _about(line: str, zone: Zone) -> bool:
@@ -102,6 +90,7 @@ def format_text(status: dict[str, Any]) -> str:
         tunnel = f"{z['tunnel_name']} ({z['interface']})" if z["interface"] else "direct"
         state = ("up" if z["up"] else "down") if z["interface"] else "-"
         age = f"{z['handshake_age']} s ago" if z["handshake_age"] is not None else "never"
+        age += " (stale)" if z["stale"] else ""
         lines.append(f"  {z['zone']:<6} {z['network']:<18} exit={tunnel:<18} tunnel {state:<4} "
                      f"handshake {age:<10} leaves via {z['exit']}"
                      + ("  (kill switch engaged)" if z["killswitch_engaged"] else ""))
