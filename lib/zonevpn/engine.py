@@ -7,6 +7,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network
 
 from zonevpn import conntrack, firewall
 from zonevpn.config import load
@@ -84,7 +85,10 @@ def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False
                 return result
             execute(steps, routing, log)
             _set_src_valid_mark(desired.src_valid_mark, result, log)
-            result.forgotten = conntrack.forget_nated(_switched(config, desired, live))
+            result.forgotten = conntrack.forget_nated(_switched(config, desired, live, log))
+            if desired.firewall.wgblock and not live.firewall.has("filter", "WGBLOCK"):
+                result.warnings.append("IPFire's WGBLOCK chain is missing: replies from the tunnel "
+                                       "wait for the firewall to start")
             if not len(steps):
                 return result  # nothing changed: the reads above were the verification
             # pyroute2 drops keywords it does not know without a word: trust only what the kernel says
@@ -122,14 +126,20 @@ def execute(steps: Plan, routing: Routing, log: Log) -> None:
         routing.del_route(route)
 
 
-def _switched(config: Config, desired: Desired, live: Live) -> list:  # type: ignore[type-arg]
+def _switched(config: Config, desired: Desired, live: Live, log: Log) -> list[IPv4Network]:
     """Zones whose way out differs between the live kernel and the plan (bound, unbound, other tunnel,
-    kill switch engaged): their NATed conntrack entries belong to the old path."""
+    kill switch engaged): every switch is logged, and their NATed conntrack entries belong to the old path."""
     from zonevpn.status import live_exit
 
     wanted = dict(desired.exits)
-    return [zone.network for zone in config.zones
-            if live_exit(zone, live) != wanted.get(zone.name, "red")]
+    switched = []
+    for zone in config.zones:
+        before, after = live_exit(zone, live), wanted.get(zone.name, "red")
+        if before != after:
+            say = log.warning if after == "refused" else log.info
+            say(f"{zone.name} ({zone.network}) now leaves via {after} (was {before})")
+            switched.append(zone.network)
+    return switched
 
 
 def _set_src_valid_mark(on: bool, result: Result, log: Log) -> None:
