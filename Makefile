@@ -36,7 +36,7 @@ lint: setup
 	$(RUN) $(VENV)/bin/mypy lib/zonevpn
 
 bench: setup
-	$(RUN) $(PY) -m lab.bench
+	$(RUN) $(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .sysdeps.stamp build artifacts

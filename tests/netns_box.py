@@ -18,7 +18,7 @@ from ipfire_files import make_root
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LINKS = {"green0": "192.168.1.1/24", "blue0": "192.168.2.1/24", "orange0": "192.168.3.1/24",
-         "red0": "198.51.100.2/24", "wg3": "10.5.0.2/32"}
+         "red0": "198.51.100.2/24"}
 FIREWALL = """*filter
 :INPUT DROP [0:0]
 :FORWARD DROP [0:0]
@@ -51,10 +51,15 @@ COMMIT
 
 
 class Box:
-    def __init__(self) -> None:
+    def __init__(self, tunnels: int = 1, peers: int = 0, routing: str = "iproute2") -> None:
+        """`tunnels` net-to-net exits wg3, wg4, ... (10.5.0.2, 10.6.0.2, ...); `peers` road warriors more."""
         self.ns = f"zvbox-{uuid.uuid4().hex[:6]}"
         self.root = tempfile.mkdtemp(prefix="zvbox-")
         self.shim = os.path.join(self.root, "shim")
+        self.tunnels = [(3 + i, f"10.{5 + i}.0.2") for i in range(tunnels)]
+        self.peers = peers
+        self.netns_etc = f"/etc/netns/{self.ns}"
+        self.routing = routing  # zonevpn's routing back-end under test
 
     def __enter__(self) -> Box:
         try:
@@ -68,14 +73,16 @@ class Box:
         self.close()
 
     def _build(self) -> None:
-        make_root(self.root)
+        make_root(self.root, peers=self._peers_csv())
         os.makedirs(self.shim)
         for name in ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
                      "ip6tables-restore"):
             legacy = name.replace("tables", "tables-legacy", 1)
             os.symlink(shutil.which(legacy) or f"/usr/sbin/{legacy}", os.path.join(self.shim, name))
         subprocess.run(["ip", "netns", "add", self.ns], check=True)
-        for name, address in LINKS.items():
+        links = dict(LINKS)
+        links.update({f"wg{peer_id}": f"{address}/32" for peer_id, address in self.tunnels})
+        for name, address in links.items():
             self.ip("link", "add", name, "type", "veth", "peer", "name", f"p{name}")
             self.ip("link", "set", name, "up")
             self.ip("link", "set", f"p{name}", "up")
@@ -85,14 +92,41 @@ class Box:
         self.stock_wireguard_routes()
         self.run("iptables-restore", input=FIREWALL)
 
+    def _peers_csv(self) -> str:
+        rows = [f"{100 + i},on,host,phone{i},KEY{i}=,,,,,10.0.{i // 250}.{i % 250 + 2}/32,\n"
+                for i in range(self.peers)]
+        rows += [f"{peer_id},on,net,vpn{peer_id},PUB{peer_id}=,PRIV{peer_id}=,518{peer_id:02d},192.0.2.10,"
+                 f"51820,0.0.0.0/0,,192.168.2.0/24,,25,{address}\n" for peer_id, address in self.tunnels]
+        return "".join(rows)
+
     def stock_wireguard_routes(self) -> None:
-        """What IPFire's wireguard initscript leaves in main for wg3 (remote 0.0.0.0/0)."""
-        for half in ("0.0.0.0/1", "128.0.0.0/1"):
-            self.ip("route", "replace", half, "dev", "wg3", "src", "192.168.2.1")
+        """What IPFire's wireguard initscript leaves in main for each tunnel (remote 0.0.0.0/0)."""
+        for peer_id, _ in self.tunnels:
+            for half in ("0.0.0.0/1", "128.0.0.0/1"):
+                self.ip("route", "replace", half, "dev", f"wg{peer_id}", "src", "192.168.2.1")
+
+    def wireguard_reload(self) -> None:
+        """What `wireguard reload` does to the state zonevpn keeps (see ipfire.md): WGBLOCK rebuilt, the
+        /1 routes back in main, each tunnel's address flushed and re-added (the kernel drops every route
+        that used it as src)."""
+        self.run("iptables", "-F", "WGBLOCK")
+        self.run("iptables", "-A", "WGBLOCK", "-s", "10.0.0.0/24", "-i", "wg0", "-j", "RETURN")
+        self.run("iptables", "-A", "WGBLOCK", "-j", "REJECT", "--reject-with", "icmp-admin-prohibited")
+        for peer_id, address in self.tunnels:
+            self.ip("addr", "flush", "dev", f"wg{peer_id}")
+            self.ip("addr", "add", f"{address}/32", "dev", f"wg{peer_id}")
+        self.stock_wireguard_routes()
+
+    def with_rt_tables(self) -> None:
+        """A lab-owned rt_tables that `ip netns exec` mounts over the host's (the baseline script appends)."""
+        os.makedirs(f"{self.netns_etc}/iproute2", exist_ok=True)
+        with open(f"{self.netns_etc}/iproute2/rt_tables", "w") as handle:
+            handle.write("255\tlocal\n254\tmain\n253\tdefault\n0\tunspec\n")
 
     def close(self) -> None:
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.netns_etc, ignore_errors=True)
 
     def run(self, *cmd: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
         return subprocess.run(["ip", "netns", "exec", self.ns, *cmd], input=input, text=True,
@@ -107,7 +141,7 @@ class Box:
     def env(self) -> dict[str, str]:
         return dict(os.environ, PATH=f"{self.shim}:{os.environ.get('PATH', '')}",
                     PYTHONPATH=os.path.join(REPO, "lib"), ZONEVPN_ROOT=self.root,
-                    SETUPTOOLS_USE_DISTUTILS="stdlib")
+                    SETUPTOOLS_USE_DISTUTILS="stdlib", ZONEVPN_ROUTING=self.routing)
 
     def blue_is_refused(self) -> bool:
         """The kernel's own answer for a blue client's packet to the internet: an error, not a route."""

@@ -8,7 +8,7 @@ from ipfire_files import make_root
 from zonevpn.config import load
 from zonevpn.firewall import parse_save
 from zonevpn.paths import Paths
-from zonevpn.plan import Link, plan, stock_halves
+from zonevpn.plan import Link, plan
 from zonevpn.state import Route, Rule
 
 UP = {"wg3": Link(True, frozenset({"10.5.0.2"})), "wg5": Link(True, frozenset({"10.9.0.2"}))}
@@ -23,12 +23,13 @@ def test_blue_bound_gets_local_main_static_table_and_refuse_rules_in_that_order(
     blue = sorted(r for r in desired.rules if r.src == "192.168.2.0/24")
     assert [r.describe() for r in blue] == [
         "pref 1012 from 192.168.2.0/24 lookup main suppress_prefixlength 0 proto 122",
-        "pref 1022 from 192.168.2.0/24 lookup static suppress_prefixlength 0 proto 122",
+        "pref 1022 from 192.168.2.0/24 lookup 200 suppress_prefixlength 0 proto 122",
         "pref 1032 from 192.168.2.0/24 lookup 1002 proto 122",
         "pref 1042 from 192.168.2.0/24 prohibit proto 122"]
     assert Rule(1050, "10.5.0.2/32", 1103) in desired.rules
     assert {r.describe() for r in desired.routes if r.table == 1002} == {
-        "default dev wg3 src 10.5.0.2 table 1002", "prohibit default metric 4000000000 table 1002"}
+        "default dev wg3 src 10.5.0.2 table 1002 proto 122",
+        "prohibit default metric 4000000000 table 1002 proto 122"}
     assert desired.exits == (("BLUE", "wg3"),)
 
 
@@ -41,7 +42,7 @@ def test_only_the_exit_tunnels_halves_leave_main(tmp_path):
                                    {"wg3": Link(True, frozenset())}])
 def test_missing_down_or_addressless_tunnel_leaves_only_the_refusal(tmp_path, links):
     desired = plan(config_for(tmp_path, "ENABLED=on\nBLUE_TUNNEL=3\n"), links)
-    assert {r.describe() for r in desired.routes} == {"prohibit default metric 4000000000 table 1002"}
+    assert {r.describe() for r in desired.routes} == {"prohibit default metric 4000000000 table 1002 proto 122"}
     assert Rule(1042, "192.168.2.0/24", action="prohibit") in desired.rules
     assert desired.exits == (("BLUE", "refused"),) and not desired.main_absent
 
@@ -81,11 +82,19 @@ def test_plan_is_deterministic(tmp_path):
     assert plan(config, UP) == plan(config, UP)
 
 
-def test_flush_gives_back_the_halves_with_the_initscripts_src(tmp_path):
-    config = config_for(tmp_path, "ENABLED=on\nBLUE_TUNNEL=3\n")
-    halves = stock_halves(config, UP)
-    assert Route(254, "0.0.0.0/1", dev="wg3", src="192.168.2.1", proto=0) in halves
-    assert not any(r.dev == "wg5" for r in halves)  # office routes 10.20.0.0/16 only
+def test_flush_gives_back_only_what_was_taken_and_only_where_main_has_room(tmp_path):
+    from zonevpn.diff import Live, diff
+    from zonevpn.firewall import Live as FwLive
+
+    off = plan(config_for(tmp_path, "ENABLED=off\n"), UP)
+    took = frozenset({Route(254, "0.0.0.0/1", dev="wg3", src="192.168.2.1", proto=0),
+                      Route(254, "128.0.0.0/1", dev="wg3", src="192.168.2.1", proto=0)})
+    empty = Live(frozenset(), frozenset(), frozenset(), FwLive(), FwLive())
+    assert set(diff(off, empty, took, frozenset({"wg3"})).halves_restore) == took
+    assert diff(off, empty, took, frozenset()).halves_restore == ()  # the tunnel is gone: nothing to give
+    other = Live(frozenset(), frozenset(), frozenset({Route(254, "0.0.0.0/1", dev="wg4", proto=0)}),
+                 FwLive(), FwLive())
+    assert [r.dst for r in diff(off, other, took, frozenset({"wg3"})).halves_restore] == ["128.0.0.0/1"]
 
 
 def _simulate(live, steps):

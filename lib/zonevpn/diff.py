@@ -62,14 +62,19 @@ def _route_key(route: Route) -> tuple[int, str, int]:
     return (route.table, route.dst, route.metric)
 
 
-def diff(want: Desired, live: Live, stock_halves: frozenset[Route]) -> Plan:
+def diff(want: Desired, live: Live, taken: frozenset[Route], links: frozenset[str]) -> Plan:
+    """`taken`: the /1 routes zonevpn removed earlier; given back once their tunnel is no exit any more,
+    the interface exists and main has no route for that half (stock IPFire gives each half to one tunnel)."""
     replace = sorted(want.routes - live.routes)
     replaced = {_route_key(r) for r in replace}
     stale_routes = sorted(r for r in live.routes - want.routes if _route_key(r) not in replaced)
     absent = {(r.dst, r.dev) for r in want.main_absent}
-    live_halves = {(r.dst, r.dev) for r in live.halves}
-    restore = sorted(r for r in stock_halves
-                     if (r.dst, r.dev) not in absent and (r.dst, r.dev) not in live_halves)
+    occupied = {r.dst for r in live.halves if (r.dst, r.dev) not in absent}
+    restore: list[Route] = []
+    for route in sorted(taken):
+        if (route.dst, route.dev) not in absent and route.dev in links and route.dst not in occupied:
+            restore.append(route)
+            occupied.add(route.dst)
     return Plan(
         firewall=tuple(firewall.changes(want.firewall, live.firewall, OWN_CHAINS, JUMPS)),
         firewall6=tuple(firewall.changes(want.firewall6, live.firewall6, OWN_CHAINS6, JUMPS6)),

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
-from zonevpn import conntrack, firewall
+from zonevpn import conntrack, firewall, runstate
 from zonevpn.config import load
 from zonevpn.diff import Live, Plan, diff
 from zonevpn.errors import ApplyError, LockTimeout, ZonevpnError
@@ -17,9 +17,9 @@ from zonevpn.health import handshake_ages
 from zonevpn.log import Log
 from zonevpn.model import Config
 from zonevpn.paths import Paths
-from zonevpn.plan import plan, stock_halves
+from zonevpn.plan import plan
 from zonevpn.readhash import write_atomic
-from zonevpn.routing import Routing
+from zonevpn.routing import Routing, open_routing
 from zonevpn.state import Desired
 
 SRC_VALID_MARK = "/proc/sys/net/ipv4/conf/all/src_valid_mark"
@@ -68,7 +68,7 @@ def compute(config: Config, routing: Routing, paths: Paths) -> tuple[Desired, Li
     ages = handshake_ages(paths) if any(e.fallbacks for e in config.exits) else {}
     desired = plan(config, links, ages)
     live = read_live(routing)
-    return desired, live, diff(desired, live, stock_halves(config, links))
+    return desired, live, diff(desired, live, runstate.read_taken(paths), frozenset(links))
 
 
 def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False) -> Result:
@@ -77,15 +77,21 @@ def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False
         result = Result(warnings=list(config.warnings))
         for warning in config.warnings:
             log.warning(warning)
-        routing = Routing()
+        routing = open_routing()
         try:
             desired, live, steps = compute(config, routing, paths)
             result.changes = steps.describe()
             if dry_run:
                 return result
+            if steps.halves_del:  # remember what we take before taking it
+                present, owed = routing.links(), runstate.read_taken(paths) | set(steps.halves_del)
+                runstate.write_taken(paths, frozenset(r for r in owed if r.dev in present))
             execute(steps, routing, log)
+            if steps.halves_restore:
+                runstate.write_taken(paths, runstate.read_taken(paths) - set(steps.halves_restore))
             _set_src_valid_mark(desired.src_valid_mark, result, log)
-            result.forgotten = conntrack.forget_nated(_switched(config, desired, live, log))
+            _log_switches(config, desired, live, log)
+            result.forgotten = conntrack.forget_nated(_switched(paths, config, desired))
             if desired.firewall.wgblock and not live.firewall.has("filter", "WGBLOCK"):
                 result.warnings.append("IPFire's WGBLOCK chain is missing: replies from the tunnel "
                                        "wait for the firewall to start")
@@ -124,21 +130,32 @@ def execute(steps: Plan, routing: Routing, log: Log) -> None:
     for route in steps.route_del + steps.halves_del:
         log.change(f"ip route del {route.describe()}")
         routing.del_route(route)
+    routing.commit()
 
 
-def _switched(config: Config, desired: Desired, live: Live, log: Log) -> list[IPv4Network]:
-    """Zones whose way out differs between the live kernel and the plan (bound, unbound, other tunnel,
-    kill switch engaged): every switch is logged, and their NATed conntrack entries belong to the old path."""
+def _log_switches(config: Config, desired: Desired, live: Live, log: Log) -> None:
     from zonevpn.status import live_exit
 
     wanted = dict(desired.exits)
-    switched = []
     for zone in config.zones:
         before, after = live_exit(zone, live), wanted.get(zone.name, "red")
         if before != after:
             say = log.warning if after == "refused" else log.info
             say(f"{zone.name} ({zone.network}) now leaves via {after} (was {before})")
+
+
+def _switched(paths: Paths, config: Config, desired: Desired) -> list[IPv4Network]:
+    """Zones whose real way out changed since the last run (bound, unbound, other tunnel): their NATed
+    conntrack entries belong to the old path. Refused is no way out: it changes nothing here."""
+    last, now = runstate.read_exits(paths), {}
+    wanted = dict(desired.exits)
+    switched = []
+    for zone in config.zones:
+        after = wanted.get(zone.name, "red")
+        now[zone.name] = last.get(zone.name, "red") if after == "refused" else after
+        if now[zone.name] != last.get(zone.name, "red"):
             switched.append(zone.network)
+    runstate.write_exits(paths, now)
     return switched
 
 

@@ -178,18 +178,3 @@ def _jumps_for(chains: tuple[tuple[str, str, tuple[str, ...]], ...],
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
-
-def stock_halves(config: Config, links: Mapping[str, Link]) -> frozenset[Route]:
-    """The /1 routes IPFire's wireguard initscript gives every present tunnel that routes 0.0.0.0/0:
-    `dev wgN src <first of the GREEN/BLUE/ORANGE addresses inside local_subnets>` — what flush gives back."""
-    halves: set[Route] = set()
-    for peer in config.peers:
-        if peer.kind != "net" or not peer.enabled or not peer.routes_everything:
-            continue
-        if peer.interface not in links:
-            continue
-        src = next((str(z.address) for z in config.zones
-                    if any(z.address in net for net in peer.local_subnets)), None)
-        halves |= {Route(MAIN, half, dev=peer.interface, src=src, proto=0)
-                   for half in ("0.0.0.0/1", "128.0.0.0/1")}
-    return frozenset(halves)

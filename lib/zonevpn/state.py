@@ -69,8 +69,7 @@ class Route:
         if self.metric:
             parts.append(f"metric {self.metric}")
         parts.append(f"table {_table_name(self.table)}")
-        if self.proto != PROTO:
-            parts.append("proto boot")
+        parts.append(f"proto {PROTO}" if self.proto == PROTO else "proto boot")
         return " ".join(parts)
 
 
@@ -122,4 +121,5 @@ class Desired:
 
 
 def _table_name(table: int) -> str:
-    return {MAIN: "main", STATIC: "static"}.get(table, str(table))
+    # numbers, not names: rt_tables differs between boxes and zonevpn never writes it
+    return "main" if table == MAIN else str(table)

@@ -31,10 +31,10 @@ def live_exit(zone: Zone, live: Live) -> str:
 
 def report(paths: Paths) -> dict[str, Any]:
     from zonevpn.engine import compute
-    from zonevpn.routing import Routing
+    from zonevpn.routing import open_routing
 
     config = load(paths)
-    routing = Routing()
+    routing = open_routing()
     try:
         links = routing.links()
         _, live, steps = compute(config, routing, paths)

@@ -1,0 +1,102 @@
+"""`make bench`: zonevpn's hook beside the hand-run baseline script, in a namespace shaped like IPFire.
+
+Prints medians of REPEAT fresh processes each (cold: a new Python process every time, as the wireguard
+initscript starts it). Figures only; nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from netns_box import REPO, Box
+
+REPEAT = int(os.environ.get("ZONEVPN_BENCH_REPEAT", "20"))
+BASELINE = os.path.join(os.path.dirname(REPO), "shared", "baseline", "blue-vpn-setup.sh")
+
+
+def timed(box: Box, command: list[str], before: Callable[[], None] | None = None) -> tuple[float, int]:
+    """Median wall time (ms) over REPEAT runs, and the largest peak RSS (KiB) of one run."""
+    times, rss = [], 0
+    for _ in range(REPEAT):
+        if before:
+            before()
+        start = time.perf_counter()
+        run = subprocess.run(["ip", "netns", "exec", box.ns, *command], env=box.env(),
+                             capture_output=True, text=True)
+        times.append((time.perf_counter() - start) * 1000)
+        if run.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{run.stderr}")
+        rss = max(rss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    return statistics.median(times), rss
+
+
+def hook() -> list[str]:
+    return [sys.executable, "-m", "zonevpn", "hook", "wireguard", "reload"]
+
+
+def bind(box: Box, zones: int) -> None:
+    tunnels = [peer_id for peer_id, _ in box.tunnels]
+    lines = ["ENABLED=on"] + [f"{zone}_TUNNEL={tunnels[i % len(tunnels)]}"
+                              for i, zone in enumerate(("BLUE", "GREEN", "ORANGE")[:zones])]
+    box.settings("\n".join(lines) + "\n")
+
+
+def case(zones: int, tunnels: int, peers: int) -> dict[str, float]:
+    with Box(tunnels=tunnels, peers=peers) as box:
+        bind(box, zones)
+        box.zonevpn("apply")
+        cold, rss = timed(box, hook(), before=box.wireguard_reload)
+        noop, _ = timed(box, hook())
+        dry = box.zonevpn("apply", "--dry-run")
+        assert dry.returncode == 0 and "0 changes" in dry.stderr, dry.stderr  # the no-op really was one
+    return {"cold": cold, "noop": noop, "rss": rss / 1024}
+
+
+def baseline() -> dict[str, float]:
+    with Box() as box:
+        box.with_rt_tables()
+        first = box.run("sh", BASELINE, check=False)
+        box.run("ip", "route", "add", "unreachable", "default", "table", "100")  # past its first-run abort
+        cold, _ = timed(box, ["sh", BASELINE], before=box.wireguard_reload)
+        noop, _ = timed(box, ["sh", BASELINE])
+    return {"cold": cold, "noop": noop, "first_run_rc": first.returncode}
+
+
+def import_time() -> float:
+    code = ("import time; t = time.perf_counter(); import zonevpn.cli, zonevpn.commands, zonevpn.engine;"
+            "from pyroute2 import IPRoute; print((time.perf_counter() - t) * 1000)")
+    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                 env=dict(os.environ, PYTHONPATH=os.path.join(REPO, "lib"))).stdout)
+            for _ in range(REPEAT)]
+    return statistics.median(runs)
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("make bench needs root (network namespaces)")
+        return 1
+    print(f"zonevpn bench: medians of {REPEAT} fresh processes each; hook = `zonevpn hook wireguard "
+          "reload` right after an emulated reload (cold) and again with nothing to do (no-op)\n")
+    base = baseline()
+    rows = [("1 zone x 1 tunnel", case(1, 1, 0)), ("3 zones x 4 tunnels", case(3, 4, 0)),
+            ("3 zones x 16 tunnels, 200 peers", case(3, 16, 184))]
+    print(f"{'case':<34}{'cold ms':>10}{'no-op ms':>10}{'peak RSS MiB':>14}")
+    for name, row in rows:
+        print(f"{name:<34}{row['cold']:>10.1f}{row['noop']:>10.1f}{row['rss']:>14.1f}")
+    print(f"{'baseline blue-vpn-setup.sh':<34}{base['cold']:>10.1f}{base['noop']:>10.1f}{'-':>14}")
+    small, large = rows[0][1], rows[-1][1]
+    print(f"\ncold ratio zonevpn/baseline: {small['cold'] / base['cold']:.2f}x (target <= 5x); "
+          f"largest/smallest: {large['cold'] / small['cold']:.2f}x (target <= 2x)")
+    print(f"baseline first run on a clean box: exit {base['first_run_rc']:.0f} (its known abort)")
+    print(f"hot-path import time (zonevpn + pyroute2): {import_time():.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
