@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from typing import TYPE_CHECKING
 
 from zonevpn.errors import EXIT_DRIFT, EXIT_OK, ZonevpnError
 from zonevpn.log import Log
 from zonevpn.paths import Paths
 from zonevpn.readhash import write_atomic
+
+if TYPE_CHECKING:
+    import argparse
 
 HOOK_EVENTS = ("wireguard", "firewall", "boot", "red")
 
@@ -57,15 +60,19 @@ def cmd_flush(args: argparse.Namespace, paths: Paths, log: Log) -> int:
 
 
 def cmd_hook(args: argparse.Namespace, paths: Paths, log: Log) -> int:
+    return hook(args.event, args.action, paths, log)
+
+
+def hook(event: str, action: str, paths: Paths, log: Log) -> int:
     """Called while IPFire's wireguard/firewall scripts run: quiet, and never their failure. On an error
     nothing more is changed, so the kill-switch blocks already in the kernel stay where they are."""
     log.quiet = True
     try:
         _run(paths, log)
     except ZonevpnError as err:
-        log.error(f"{args.event} {args.action}: {err}")
+        log.error(f"{event} {action}: {err}")
     except Exception as err:  # noqa: BLE001 - a bug must not break the caller's initscript either
-        log.error(f"{args.event} {args.action}: unexpected {type(err).__name__}: {err}")
+        log.error(f"{event} {action}: unexpected {type(err).__name__}: {err}")
     return EXIT_OK
 
 

@@ -8,8 +8,7 @@ routes in main (only now is the zone held by its own rules).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from zonevpn import firewall
 from zonevpn.firewall import Live as FirewallLive
@@ -17,8 +16,7 @@ from zonevpn.plan import JUMPS, JUMPS6, OWN_CHAINS, OWN_CHAINS6
 from zonevpn.state import Desired, FwRule, Route, Rule
 
 
-@dataclass(frozen=True)
-class Live:
+class Live(NamedTuple):
     rules: frozenset[Rule]
     routes: frozenset[Route]
     halves: frozenset[Route]  # /1 routes in main on wg interfaces
@@ -26,14 +24,7 @@ class Live:
     firewall6: FirewallLive
 
 
-@dataclass
-class Change:
-    text: str
-    run: Callable[[], None]
-
-
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     firewall: tuple[tuple[str, FwRule], ...]
     firewall6: tuple[tuple[str, FwRule], ...]
     route_replace: tuple[Route, ...]
@@ -44,7 +35,7 @@ class Plan:
     halves_del: tuple[Route, ...]
 
     def __len__(self) -> int:
-        return sum(len(getattr(self, name)) for name in self.__dataclass_fields__)
+        return sum(len(part) for part in self)
 
     def describe(self) -> list[str]:
         return ([firewall.describe(v, r) for v, r in self.firewall]

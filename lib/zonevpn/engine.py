@@ -6,7 +6,6 @@ import fcntl
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 from zonevpn import conntrack, firewall, runstate
@@ -25,11 +24,11 @@ from zonevpn.state import Desired
 SRC_VALID_MARK = "/proc/sys/net/ipv4/conf/all/src_valid_mark"
 
 
-@dataclass
 class Result:
-    changes: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    forgotten: int = 0  # conntrack entries deleted
+    def __init__(self, warnings: list[str]) -> None:
+        self.changes: list[str] = []
+        self.warnings = warnings
+        self.forgotten = 0  # conntrack entries deleted
 
 
 class Lock:
@@ -74,7 +73,7 @@ def compute(config: Config, routing: Routing, paths: Paths) -> tuple[Desired, Li
 def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False) -> Result:
     with Lock(paths):
         config = load(paths, with_settings=not flush)  # InputError here: nothing was touched
-        result = Result(warnings=list(config.warnings))
+        result = Result(list(config.warnings))
         for warning in config.warnings:
             log.warning(warning)
         routing = open_routing()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from zonevpn.errors import ApplyError
 from zonevpn.state import COMMENT, Firewall, FwRule, Jump
@@ -20,11 +19,11 @@ COMMANDS = {4: ("iptables-save", "iptables-restore"), 6: ("ip6tables-save", "ip6
 _OURS = f"--comment {COMMENT} "
 
 
-@dataclass
 class Live:
     """What iptables-save shows: for each (table, chain) the rule specs in order."""
 
-    chains: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.chains: dict[tuple[str, str], list[str]] = {}
 
     def rules(self, table: str, chain: str) -> list[str]:
         return self.chains.get((table, chain), [])

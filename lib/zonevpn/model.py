@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import NamedTuple
 
 ZONES = ("GREEN", "BLUE", "ORANGE")  # the zones that can be bound; red is the way out
 EVERYWHERE = IPv4Network("0.0.0.0/0")
 
 
-@dataclass(frozen=True)
-class Zone:
+class Zone(NamedTuple):
     name: str  # GREEN, BLUE, ORANGE
     device: str  # green0, blue0, orange0
     address: IPv4Address  # the firewall's own address in the zone
     network: IPv4Network
 
 
-@dataclass(frozen=True)
-class Peer:
+class Peer(NamedTuple):
     """One row of /var/ipfire/wireguard/peers."""
 
     id: int
@@ -44,14 +42,12 @@ class Peer:
         return EVERYWHERE in self.remote_subnets
 
 
-@dataclass(frozen=True)
-class Red:
+class Red(NamedTuple):
     device: str  # red0, ppp0
     gateway: IPv4Address | None
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(NamedTuple):
     """A zone's chosen exit: a net-to-net tunnel (peer id), or None for directly through red."""
 
     zone: str
@@ -61,8 +57,7 @@ class Binding:
     fallbacks: tuple[int, ...] = ()  # tunnels to use, in order, while the first is missing or stale
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     enabled: bool
     bindings: tuple[Binding, ...]  # one per zone named in the file, in ZONES order
     resolvers: tuple[tuple[int, str], ...] = ()  # (peer id, resolver address reached through it)
@@ -75,8 +70,7 @@ class Settings:
         return Binding(zone, None, True)
 
 
-@dataclass(frozen=True)
-class Exit:
+class Exit(NamedTuple):
     """A validated binding: the zone leaves through this tunnel (or, while it is missing or stale, the
     first healthy one of its fallbacks)."""
 
@@ -91,8 +85,7 @@ class Exit:
         return (self.peer, *self.fallbacks)
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """Everything the planner needs, all of it validated."""
 
     enabled: bool

@@ -12,7 +12,7 @@ The kill switch is doubled inside the table (a prohibit default behind the tunne
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from zonevpn.model import ZONES, Config, Exit, Peer
 from zonevpn.state import (
@@ -48,8 +48,7 @@ OWN_CHAINS6 = (("filter", FILTER_CHAIN),)
 JUMPS6 = (Jump("filter", "FORWARD", FILTER_CHAIN),)
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(NamedTuple):
     """What the kernel says about an interface; with handshake ages, the planner's only outside input."""
 
     up: bool

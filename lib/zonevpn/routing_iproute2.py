@@ -23,31 +23,44 @@ _ALREADY = {"add": ("File exists", "Cannot find device"),
 _FAILED = re.compile(r"Command failed -:(\d+)")
 
 
-def _ip(*args: str) -> Any:
+_SNAPSHOT = "rule show\nroute show table all\naddr show\n"
+
+
+def _snapshot() -> tuple[list[Any], list[Any], list[Any]]:
+    """Rules, routes and addressed links in one `ip` process (each answer is one JSON line). Links
+    without an IPv4 address are left out: no tunnel can carry a zone without one."""
     try:
-        out = subprocess.run(["ip", "-json", "-N", *args], capture_output=True, text=True, check=True)
-        return json.loads(out.stdout or "[]")
+        out = subprocess.run(["ip", "-4", "-json", "-N", "-batch", "-"], input=_SNAPSHOT,
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+        rules, routes, addrs = (json.loads(line) for line in out)
+        return rules, routes, addrs
     except (OSError, subprocess.CalledProcessError, ValueError) as err:
-        raise ApplyError(f"cannot read the kernel with `ip {' '.join(args)}`: {err}") from None
+        raise ApplyError(f"cannot read the kernel with `ip -4 -json -batch`: {err}") from None
 
 
 class IprouteRouting:
     def __init__(self) -> None:
         self.batch: list[tuple[str, str]] = []  # (command line, what counts as already so)
+        self._read: tuple[list[Any], list[Any], list[Any]] | None = None
+
+    def _kernel(self) -> tuple[list[Any], list[Any], list[Any]]:
+        if self._read is None:
+            self._read = _snapshot()
+        return self._read
 
     def close(self) -> None:
         self.batch.clear()
 
     def links(self) -> dict[str, Link]:
         links = {}
-        for msg in _ip("addr"):
+        for msg in self._kernel()[2]:
             addresses = {a["local"] for a in msg.get("addr_info", []) if a.get("family") == "inet"}
             links[msg["ifname"]] = Link("UP" in msg.get("flags", []), frozenset(addresses))
         return links
 
     def rules(self) -> set[Rule]:
         owned = set()
-        for msg in _ip("-4", "rule"):
+        for msg in self._kernel()[0]:
             if msg.get("protocol") != str(PROTO) or msg.get("priority") not in PREF_RANGE:
                 continue
             src = f"{msg['src']}/{msg.get('srclen', 32)}" if msg.get("src", "all") != "all" else None
@@ -61,7 +74,7 @@ class IprouteRouting:
 
     def routes(self) -> tuple[set[Route], set[Route]]:
         owned, halves = set(), set()
-        for msg in _ip("-4", "route", "show", "table", "all"):
+        for msg in self._kernel()[1]:
             dst = "0.0.0.0/0" if msg["dst"] == "default" else msg["dst"]
             dst = dst if "/" in dst else f"{dst}/32"
             table = int(msg.get("table", MAIN))
@@ -90,7 +103,7 @@ class IprouteRouting:
     def commit(self) -> None:
         if not self.batch:
             return
-        batch, self.batch = self.batch, []
+        batch, self.batch, self._read = self.batch, [], None
         text = "".join(f"{line}\n" for line, _ in batch)
         try:
             run = subprocess.run(["ip", "-force", "-batch", "-"], input=text, capture_output=True, text=True)

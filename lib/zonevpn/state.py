@@ -8,7 +8,7 @@ the comment `zonevpn` or live in our own chains.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PROTO = 122  # rtnetlink protocol id on every rule and route zonevpn creates
 MAIN = 254
@@ -27,8 +27,7 @@ INBOUND_MARK = 0x00400000  # conntrack/packet mark bit for connections that came
 COMMENT = "zonevpn"
 
 
-@dataclass(frozen=True, order=True)
-class Rule:
+class Rule(NamedTuple):
     priority: int
     src: str | None = None  # "192.168.2.0/24"
     table: int = 0  # for action lookup
@@ -49,8 +48,7 @@ class Rule:
         return " ".join(parts) + f" proto {PROTO}"
 
 
-@dataclass(frozen=True, order=True)
-class Route:
+class Route(NamedTuple):
     table: int
     dst: str  # "0.0.0.0/0", "0.0.0.0/1"
     kind: str = "unicast"  # unicast | prohibit
@@ -73,8 +71,7 @@ class Route:
         return " ".join(parts)
 
 
-@dataclass(frozen=True, order=True)
-class FwRule:
+class FwRule(NamedTuple):
     """One iptables rule in iptables-save's canonical text, e.g. `-d 10.5.0.2/32 -i wg3 ... -j RETURN`."""
 
     table: str  # filter | nat | mangle
@@ -86,8 +83,7 @@ class FwRule:
         return f"iptables {table}{verb} {self.chain} {self.spec}"
 
 
-@dataclass(frozen=True)
-class Jump:
+class Jump(NamedTuple):
     """A jump from a chain IPFire owns into one of ours, placed before `before` (or first)."""
 
     table: str
@@ -100,8 +96,7 @@ class Jump:
         return f"-m comment --comment {COMMENT} -j {self.target}"
 
 
-@dataclass(frozen=True)
-class Firewall:
+class Firewall(NamedTuple):
     """Our own chains (whole contents, in order), our rules in shared chains, and the jumps into ours."""
 
     chains: tuple[tuple[str, str, tuple[str, ...]], ...]  # (table, chain, specs)
@@ -109,8 +104,7 @@ class Firewall:
     jumps: tuple[Jump, ...]
 
 
-@dataclass(frozen=True)
-class Desired:
+class Desired(NamedTuple):
     rules: frozenset[Rule]
     routes: frozenset[Route]
     main_absent: frozenset[Route]  # routes of others to take out of main (the exit tunnels' /1 routes)
