@@ -32,6 +32,17 @@ WANT = Firewall((("filter", "ZONEVPN", ("-i blue0 -o wg3 -j ACCEPT",)),
                tuple(j for j in JUMPS if j.target in ("ZONEVPN", "ZONEVPN-NAT", "ZONEVPN-MARK")))
 
 
+def test_two_jumps_sharing_an_anchor_settle_after_one_pass():
+    from zonevpn.state import Firewall as Fw
+
+    want = Fw((("filter", "ZONEVPN", ("-j ACCEPT",)), ("filter", "ZONEVPN-KILL", ("-j REJECT",))), (),
+              tuple(j for j in JUMPS if j.chain == "FORWARD"))
+    first = changes(want, parse_save(STOCK), OWN_CHAINS, JUMPS)
+    text = script(first)
+    assert "-I FORWARD 3 -m comment --comment zonevpn -j ZONEVPN-KILL" in text
+    assert "-I FORWARD 4 -m comment --comment zonevpn -j ZONEVPN" in text
+
+
 def test_jumps_land_just_before_policyfwd_and_wgnat():
     steps = changes(WANT, parse_save(STOCK), OWN_CHAINS, JUMPS)
     inserts = {(r.table, r.chain): verb for verb, r in steps if verb.startswith("-I")}

@@ -57,8 +57,8 @@ def test_kill_switch_off_and_tunnel_gone_falls_back_to_main(tmp_path):
 def test_firewall_lets_blue_into_wg3_refuses_red_and_snats_to_the_tunnel_address(tmp_path):
     fw = plan(config_for(tmp_path, "ENABLED=on\nBLUE_TUNNEL=3\n"), UP).firewall
     chains = {chain: specs for _, chain, specs in fw.chains}
-    assert chains["ZONEVPN"] == ("-s 192.168.2.0/24 -i blue0 -o wg3 -j ACCEPT",
-                                 "-i blue0 -o red0 -j REJECT --reject-with icmp-admin-prohibited")
+    assert chains["ZONEVPN"] == ("-s 192.168.2.0/24 -i blue0 -o wg3 -j ACCEPT",)
+    assert chains["ZONEVPN-KILL"] == ("-i blue0 -o red0 -j REJECT --reject-with icmp-admin-prohibited",)
     assert chains["ZONEVPN-NAT"] == ("-s 192.168.2.0/24 -o wg3 -j SNAT --to-source 10.5.0.2",)
     assert fw.wgblock == ("-d 192.168.2.0/24 -i wg3 -m comment --comment zonevpn -j RETURN",
                           "-d 10.5.0.2/32 -i wg3 -m comment --comment zonevpn -j RETURN")
@@ -117,8 +117,10 @@ def _simulate(live, steps):
 STOCK = """*filter
 :FORWARD DROP [0:0]
 :WGBLOCK - [0:0]
+:FORWARDFW - [0:0]
 :POLICYFWD - [0:0]
 -A FORWARD -i wg+ -j WGBLOCK
+-A FORWARD -j FORWARDFW
 -A FORWARD -j POLICYFWD
 -A WGBLOCK -j REJECT --reject-with icmp-admin-prohibited
 COMMIT
@@ -144,7 +146,11 @@ def test_the_firewall_diff_applied_once_leaves_nothing_to_do(tmp_path, settings)
     fw = plan(config_for(tmp_path, settings), UP).firewall
     live = _simulate(parse_save(STOCK), changes(fw, parse_save(STOCK), OWN_CHAINS, JUMPS))
     assert changes(fw, live, OWN_CHAINS, JUMPS) == []
-    assert live.rules("filter", "FORWARD")[-1] == "-j POLICYFWD"
+    forward = live.rules("filter", "FORWARD")
+    assert forward[-1] == "-j POLICYFWD"
+    if "KILLSWITCH" not in settings and "ENABLED=on" in settings:  # kill switch on: before admin rules
+        assert forward.index("-m comment --comment zonevpn -j ZONEVPN-KILL") < forward.index("-j FORWARDFW")
+        assert forward.index("-m comment --comment zonevpn -j ZONEVPN") == len(forward) - 2
     assert live.rules("filter", "WGBLOCK")[-1].startswith("-j REJECT")
     back = _simulate(live, changes(plan(config_for(tmp_path, "ENABLED=off\n"), UP).firewall, live,
                                    OWN_CHAINS, JUMPS))

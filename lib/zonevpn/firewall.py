@@ -67,9 +67,11 @@ def changes(want: Firewall, live: Live, own_chains: Iterable[tuple[str, str]],
             out.append(("-F" if live.has(table, chain) else "-N", FwRule(table, chain, "")))
             out += [("-A", FwRule(table, chain, spec)) for spec in wanted[(table, chain)]]
     out += _wgblock(want.wgblock, live)
+    working: dict[tuple[str, str], list[str]] = {}  # chains as they will be after the steps so far
     for jump in jumps:
         if jump in want.jumps or _ours_in(live, jump):
-            out += _jump(jump, live, present=jump in want.jumps)
+            rules = working.setdefault((jump.table, jump.chain), list(live.rules(jump.table, jump.chain)))
+            out += _jump(jump, rules, present=jump in want.jumps)
     for table, chain in own_chains:  # chains last: a jump into them must be gone first
         if (table, chain) not in wanted and live.has(table, chain):
             out += [("-F", FwRule(table, chain, "")), ("-X", FwRule(table, chain, ""))]
@@ -92,19 +94,37 @@ def _ours_in(live: Live, jump: Jump) -> bool:
     return jump.spec in live.rules(jump.table, jump.chain)
 
 
-def _jump(jump: Jump, live: Live, present: bool) -> list[tuple[str, FwRule]]:
-    rules = live.rules(jump.table, jump.chain)
+def _jump(jump: Jump, rules: list[str], present: bool) -> list[tuple[str, FwRule]]:
+    """Steps that put our one jump where it belongs in `rules` (updated in place to match)."""
+    if present and rules.count(jump.spec) == 1 and _in_place(jump, rules):
+        return []
     others = [spec for spec in rules if spec != jump.spec]
     out = [("-D", FwRule(jump.table, jump.chain, jump.spec))] * (len(rules) - len(others))
-    if not present:
-        return out
-    position = 1
-    if jump.before:
-        hits = [i for i, spec in enumerate(others, start=1) if spec.endswith(f"-j {jump.before}")]
-        position = hits[0] if hits else len(others) + 1
-    if rules.count(jump.spec) == 1 and rules.index(jump.spec) + 1 == position:
-        return []  # already exactly there
-    return out + [(f"-I{position}", FwRule(jump.table, jump.chain, jump.spec))]
+    rules[:] = others
+    if present:
+        position = _anchor(jump, others)
+        rules.insert(position, jump.spec)
+        out.append((f"-I{position + 1}", FwRule(jump.table, jump.chain, jump.spec)))
+    return out
+
+
+def _anchor(jump: Jump, rules: list[str]) -> int:
+    """0-based index of the first IPFire rule jumping to one of `jump.before` (tried in order);
+    without one: the end of the chain, or its start when `before` is empty."""
+    for target in jump.before:
+        for index, spec in enumerate(rules):
+            if spec.endswith(f"-j {target}") and _OURS not in spec + " ":
+                return index
+    return len(rules) if jump.before else 0
+
+
+def _in_place(jump: Jump, rules: list[str]) -> bool:
+    """Only our own jumps may stand between ours and its anchor (they share anchors in small setups)."""
+    here = rules.index(jump.spec)
+    others = rules[:here] + rules[here + 1:]
+    anchor = _anchor(jump, others)
+    between = others[here:anchor] if here <= anchor else others[anchor:here]
+    return all(_OURS in spec + " " for spec in between)
 
 
 def script(steps: list[tuple[str, FwRule]]) -> str:

@@ -36,12 +36,15 @@ from zonevpn.state import (
     Rule,
 )
 
-FILTER_CHAIN, NAT_CHAIN, DNS_CHAIN = "ZONEVPN", "ZONEVPN-NAT", "ZONEVPN-DNS"
-MARK_CHAIN, MSS_CHAIN = "ZONEVPN-MARK", "ZONEVPN-MSS"
-OWN_CHAINS = (("filter", FILTER_CHAIN), ("nat", NAT_CHAIN), ("nat", DNS_CHAIN), ("mangle", MARK_CHAIN),
-              ("mangle", MSS_CHAIN))
-JUMPS = (Jump("filter", "FORWARD", FILTER_CHAIN, before="POLICYFWD"),
-         Jump("nat", "POSTROUTING", NAT_CHAIN, before="WGNAT"),
+FILTER_CHAIN, KILL_CHAIN, NAT_CHAIN = "ZONEVPN", "ZONEVPN-KILL", "ZONEVPN-NAT"
+DNS_CHAIN, MARK_CHAIN, MSS_CHAIN = "ZONEVPN-DNS", "ZONEVPN-MARK", "ZONEVPN-MSS"
+OWN_CHAINS = (("filter", FILTER_CHAIN), ("filter", KILL_CHAIN), ("nat", NAT_CHAIN), ("nat", DNS_CHAIN),
+              ("mangle", MARK_CHAIN), ("mangle", MSS_CHAIN))
+# FORWARD: the kill switch before the admin's own rules (FORWARDFW), which may accept zone -> red; the
+# zone's way into the tunnel after them (just before POLICYFWD), so that they still apply to it.
+JUMPS = (Jump("filter", "FORWARD", KILL_CHAIN, before=("FORWARDFW", "POLICYFWD")),
+         Jump("filter", "FORWARD", FILTER_CHAIN, before=("POLICYFWD",)),
+         Jump("nat", "POSTROUTING", NAT_CHAIN, before=("WGNAT",)),
          Jump("nat", "PREROUTING", DNS_CHAIN), Jump("mangle", "PREROUTING", MARK_CHAIN),
          Jump("mangle", "FORWARD", MSS_CHAIN))
 OWN_CHAINS6 = (("filter", FILTER_CHAIN),)
@@ -131,7 +134,7 @@ def zone_routes(exit_: Exit, peer: Peer | None) -> set[Route]:
 def firewall(exits: tuple[Exit, ...], chosen: Mapping[str, Peer | None], config: Config) -> Firewall:
     """Rules in iptables-save's canonical text, so that live and desired compare as strings."""
     red = config.red.device
-    forward, nat, dns, mss, wgblock = [], [], [], [], []
+    forward, kill, nat, dns, mss, wgblock = [], [], [], [], [], []
     for exit_ in exits:
         zone = exit_.zone
         for peer in exit_.candidates:
@@ -143,7 +146,7 @@ def firewall(exits: tuple[Exit, ...], chosen: Mapping[str, Peer | None], config:
             wgblock.append(f"-d {zone.network} -i {wg} -m comment --comment {COMMENT} -j RETURN")
             mss.append(f"-o {wg} -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu")
         if exit_.killswitch:
-            forward.append(f"-i {zone.device} -o {red} -j REJECT --reject-with icmp-admin-prohibited")
+            kill.append(f"-i {zone.device} -o {red} -j REJECT --reject-with icmp-admin-prohibited")
         active = chosen.get(zone.name)
         resolver = config.resolver(active.id if active else exit_.peer.id)
         # DNS follows the zone: through the chosen tunnel; refused with it when the kill switch holds.
@@ -156,7 +159,7 @@ def firewall(exits: tuple[Exit, ...], chosen: Mapping[str, Peer | None], config:
     marks = [f"-i {red} -m conntrack --ctstate NEW -j CONNMARK --set-xmark {mark}/{mark}",
              f"-j CONNMARK --restore-mark --nfmask {mark} --ctmask {mark}"] if exits else []
     chains = tuple((table, chain, tuple(_unique(specs))) for (table, chain), specs in zip(
-        OWN_CHAINS, (forward, nat, dns, marks, mss), strict=True) if specs)
+        OWN_CHAINS, (forward, kill, nat, dns, marks, mss), strict=True) if specs)
     return Firewall(chains, tuple(_unique(wgblock)), _jumps_for(chains, JUMPS))
 
 

@@ -84,12 +84,13 @@ class FwRule(NamedTuple):
 
 
 class Jump(NamedTuple):
-    """A jump from a chain IPFire owns into one of ours, placed before `before` (or first)."""
+    """A jump from a chain IPFire owns into one of ours: just before the first IPFire rule jumping to
+    one of `before` (tried in order; none found: last), or first in the chain when `before` is empty."""
 
     table: str
     chain: str
     target: str
-    before: str | None = None  # the target of the IPFire rule ours must precede
+    before: tuple[str, ...] = ()
 
     @property
     def spec(self) -> str:
