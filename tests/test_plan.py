@@ -42,7 +42,8 @@ def test_only_the_exit_tunnels_halves_leave_main(tmp_path):
                                    {"wg3": Link(True, frozenset())}])
 def test_missing_down_or_addressless_tunnel_leaves_only_the_refusal(tmp_path, links):
     desired = plan(config_for(tmp_path, "ENABLED=on\nBLUE_TUNNEL=3\n"), links)
-    assert {r.describe() for r in desired.routes} == {"prohibit default metric 4000000000 table 1002 proto 122"}
+    refusal = "prohibit default metric 4000000000 table 1002 proto 122"
+    assert {r.describe() for r in desired.routes} == {refusal}
     assert Rule(1042, "192.168.2.0/24", action="prohibit") in desired.rules
     assert desired.exits == (("BLUE", "refused"),) and not desired.main_absent
 
