@@ -22,8 +22,8 @@ def test_blue_bound_gets_local_main_static_table_and_refuse_rules_in_that_order(
     desired = plan(config_for(tmp_path, "ENABLED=on\nBLUE_TUNNEL=3\n"), UP)
     blue = sorted(r for r in desired.rules if r.src == "192.168.2.0/24")
     assert [r.describe() for r in blue] == [
-        "pref 1012 from 192.168.2.0/24 lookup main suppress_prefixlength 0 proto 122",
-        "pref 1022 from 192.168.2.0/24 lookup 200 suppress_prefixlength 0 proto 122",
+        "pref 1012 from 192.168.2.0/24 lookup main suppress_prefixlength 1 proto 122",
+        "pref 1022 from 192.168.2.0/24 lookup 200 suppress_prefixlength 1 proto 122",
         "pref 1032 from 192.168.2.0/24 lookup 1002 proto 122",
         "pref 1042 from 192.168.2.0/24 prohibit proto 122"]
     assert Rule(1050, "10.5.0.2/32", 1103) in desired.rules

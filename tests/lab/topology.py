@@ -1,0 +1,331 @@
+"""The namespace lab: an IPFire box, its zones' clients, an ISP, an internet host and VPN providers.
+
+    zvlab-green 192.168.1.52 ─┐                           ┌─ zvlab-inet 203.0.113.10 (echo: "seen <src>")
+    zvlab-blue  192.168.2.10 ─┼─ zvlab-fw ── red0 ── zvlab-isp ─┤
+    zvlab-orange 192.168.3.10 ┘  198.51.100.2   198.51.100.1    └─ zvlab-vpn 192.0.2.10 (+ .20): wireguard-go
+                    wg3 10.5.0.2 ═══ wgvpn 10.5.0.1      wg4 10.6.0.2 ═══ wgvpn2 10.6.0.1 (tunnels)
+
+Documentation address ranges only; the namespaces have no link to the host. Everything is removed on
+exit, on Ctrl-C, on SIGTERM and at interpreter exit; a crashed run's leftovers go at the next start.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import NamedTuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+LOCK = "/run/zonevpn-lab.lock"
+PREFIX = "zvlab-"
+ZONES = {"GREEN": ("green0", "192.168.1.1", "192.168.1.52", 9001),
+         "BLUE": ("blue0", "192.168.2.1", "192.168.2.10", 9002),
+         "ORANGE": ("orange0", "192.168.3.1", "192.168.3.10", 9003)}
+INTERNET, RED_ADDRESS, ISP_ADDRESS = "203.0.113.10", "198.51.100.2", "198.51.100.1"
+FW_PORT = 9010  # the firewall's own probes
+PROVIDERS = {3: ("wgvpn", "192.0.2.10", "10.5", 51820), 4: ("wgvpn2", "192.0.2.20", "10.6", 51821)}
+WG_ENV = {"WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"}
+
+
+class Probe(NamedTuple):
+    seen: str | None
+    error: str | None
+    ms: float
+    reply: str | None = None
+
+
+def sh(*cmd: str, check: bool = True, input: str | None = None,
+       env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    run = subprocess.run(cmd, capture_output=True, text=True, input=input, env=env)
+    if check and run.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({run.returncode}): {run.stderr.strip()}")
+    return run
+
+
+def cleanup_stale() -> None:
+    """Remove what a crashed lab left: its namespaces, wireguard-go processes and sockets, /etc/netns."""
+    for line in sh("ip", "netns", "list").stdout.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        if name.startswith(PREFIX):
+            for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
+                sh("kill", "-9", pid, check=False)
+            sh("ip", "netns", "del", name, check=False)
+            shutil.rmtree(f"/etc/netns/{name}", ignore_errors=True)
+    for sock in ("wg0", "wg3", "wg4", "wgvpn", "wgvpn2"):
+        path = f"/var/run/wireguard/{sock}.sock"
+        if os.path.exists(path):
+            os.remove(path)
+
+
+class Lab:
+    def __init__(self, providers: tuple[int, ...] = (3,)) -> None:
+        self.providers = providers
+        self.root = ""
+        self.shim = ""
+        self._lock_fd = -1
+        self._procs: list[subprocess.Popen[str]] = []
+        self._streams: dict[str, subprocess.Popen[str]] = {}
+        self.keys: dict[str, tuple[str, str]] = {}
+
+    # --- life cycle ----------------------------------------------------------------------------------
+    def __enter__(self) -> Lab:
+        self._lock_fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        cleanup_stale()
+        atexit.register(self.close)
+        self._old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.close()
+        raise KeyboardInterrupt
+
+    def close(self) -> None:
+        for proc in [*self._procs, *self._streams.values()]:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self._procs, self._streams = [], {}
+        cleanup_stale()
+        if self.root:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = ""
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+            for signum, handler in getattr(self, "_old_handlers", {}).items():
+                signal.signal(signum, handler)
+            atexit.unregister(self.close)
+
+    # --- building ------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        from lab import files
+
+        self.root = tempfile.mkdtemp(prefix="zvlab-root-")
+        self.shim = os.path.join(self.root, "shim")
+        os.makedirs(self.shim)
+        for name in ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
+                     "ip6tables-restore"):
+            legacy = f"/usr/sbin/{name.replace('tables', 'tables-legacy', 1)}"
+            os.symlink(legacy, os.path.join(self.shim, name))
+        for host in ("fw", "green", "blue", "orange", "isp", "inet", "vpn"):
+            sh("ip", "netns", "add", PREFIX + host)
+            self.ns(host, "ip", "link", "set", "lo", "up")
+        self._sysctls()
+        for zone, (dev, gw, client, _) in ZONES.items():
+            self._wire("fw", dev, f"{gw}/24", zone.lower(), "eth0", f"{client}/24")
+            self.ns(zone.lower(), "ip", "route", "add", "default", "via", gw)
+        self._wire("fw", "red0", f"{RED_ADDRESS}/24", "isp", "isp-red", f"{ISP_ADDRESS}/24")
+        self._wire("isp", "isp-inet", "203.0.113.1/24", "inet", "eth0", f"{INTERNET}/24")
+        self._wire("isp", "isp-vpn", "192.0.2.1/24", "vpn", "eth0", "192.0.2.10/24")
+        self.ns("vpn", "ip", "addr", "add", "192.0.2.20/24", "dev", "eth0")
+        self.ns("fw", "ip", "route", "add", "default", "via", ISP_ADDRESS)
+        self.ns("inet", "ip", "route", "add", "default", "via", "203.0.113.1")
+        self.ns("vpn", "ip", "route", "add", "default", "via", "192.0.2.1")
+        self.keys = {name: _keypair() for name in ("fw3", "fw4", "vpn3", "vpn4", "rw", "phone")}
+        files.seed(self)
+        self._counters()
+        self._spawn("inet", sys.executable, "-m", "lab.echo_server", INTERNET,
+                    *[str(z[3]) for z in ZONES.values()], str(FW_PORT))
+        for peer_id in self.providers:
+            self._provider(peer_id)
+        self.firewall("start")
+
+    def _sysctls(self) -> None:
+        for host in ("fw", "isp", "vpn"):
+            self.ns(host, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        for key in ("all", "default"):  # IPFire: strict reverse-path filtering everywhere
+            self.ns("fw", "sysctl", "-qw", f"net.ipv4.conf.{key}.rp_filter=1")
+
+    def _wire(self, a: str, a_dev: str, a_addr: str, b: str, b_dev: str, b_addr: str) -> None:
+        sh("ip", "link", "add", a_dev, "netns", PREFIX + a, "type", "veth", "peer", "name", b_dev,
+           "netns", PREFIX + b)
+        for host, dev, addr in ((a, a_dev, a_addr), (b, b_dev, b_addr)):
+            self.ns(host, "ip", "addr", "add", addr, "dev", dev)
+            self.ns(host, "ip", "link", "set", dev, "up")
+
+    def _provider(self, peer_id: int) -> None:
+        dev, public, prefix, port = PROVIDERS[peer_id]
+        conf = (f"[Interface]\nPrivateKey = {self.keys[f'vpn{peer_id}'][0]}\nListenPort = {port}\n"
+                f"[Peer]\nPublicKey = {self.keys[f'fw{peer_id}'][1]}\nAllowedIPs = {prefix}.0.2/32\n")
+        path = os.path.join(self.root, f"{dev}.conf")
+        with open(path, "w") as handle:
+            handle.write(conf)
+        if os.path.exists(f"/var/run/wireguard/{dev}.sock"):
+            os.remove(f"/var/run/wireguard/{dev}.sock")
+        self.ns("vpn", "wireguard-go", dev, env=WG_ENV)
+        self.ns("vpn", "wg", "setconf", dev, path)
+        self.ns("vpn", "ip", "addr", "add", f"{prefix}.0.1/24", "dev", dev)
+        self.ns("vpn", "ip", "link", "set", dev, "up")
+        self.ns("vpn", "iptables-legacy", "-t", "nat", "-A", "POSTROUTING", "-s", f"{prefix}.0.0/24",
+                "-o", "eth0", "-j", "SNAT", "--to-source", public)
+        self.ns("vpn", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", dev)  # counts all
+        for zone, (_, _, _, probe_port) in ZONES.items():
+            for proto in ("udp", "tcp"):
+                self.ns("vpn", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", dev, "-p", proto,
+                        "--dport", str(probe_port), "-m", "comment", "--comment", zone)
+            self.ns("vpn", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", dev, "-p", "udp",
+                    "--dport", "53", "-m", "comment", "--comment", "DNS")
+        self._spawn("vpn", sys.executable, os.path.join(REPO, "tests", "dns_stub.py"), f"{prefix}.0.1",
+                    os.path.join(self.root, f"dns-{dev}.log"))
+
+    def provider_down(self, peer_id: int) -> None:
+        """The provider's wireguard-go dies (its end of the tunnel is gone; ours stays up, silent)."""
+        self.ns("vpn", "ip", "link", "del", PROVIDERS[peer_id][0], check=False)
+
+    def provider_up(self, peer_id: int) -> None:
+        self.ns("vpn", "iptables-legacy", "-t", "nat", "-F", "POSTROUTING")
+        self._provider(peer_id)
+
+    def _counters(self) -> None:
+        for zone, (_, _, _, port) in ZONES.items():
+            for proto in ("udp", "tcp"):
+                self.ns("isp", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", "isp-red",
+                        "-p", proto, "--dport", str(port), "-m", "comment", "--comment", zone)
+        self.ns("isp", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", "isp-red", "-p", "udp",
+                "--dport", "53", "-m", "comment", "--comment", "DNS")
+
+    def _spawn(self, host: str, *cmd: str) -> subprocess.Popen[str]:
+        env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "tests"))
+        proc = subprocess.Popen(["ip", "netns", "exec", PREFIX + host, *cmd], env=env, text=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._procs.append(proc)
+        return proc
+
+    # --- running things ------------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, PATH=f"{self.shim}:{os.environ.get('PATH', '')}", ROOT=self.root,
+                    ZONEVPN_ROOT=self.root, PYTHONPATH=f"{REPO}/lib:{REPO}/tests",
+                    SETUPTOOLS_USE_DISTUTILS="stdlib", **WG_ENV)
+
+    def ns(self, host: str, *cmd: str, check: bool = True, env: dict[str, str] | None = None,
+           input: str | None = None) -> subprocess.CompletedProcess[str]:
+        full_env = dict(os.environ, **env) if env else None
+        return sh("ip", "netns", "exec", PREFIX + host, *cmd, check=check, env=full_env, input=input)
+
+    def fw(self, *cmd: str, check: bool = True,
+           input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return sh("ip", "netns", "exec", PREFIX + "fw", *cmd, check=check, env=self.env(), input=input)
+
+    def zonevpn(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return self.fw(sys.executable, "-m", "zonevpn", *args, check=check)
+
+    def wireguard(self, action: str) -> subprocess.CompletedProcess[str]:
+        return self.fw(os.path.join(self.root, "etc/rc.d/init.d/wireguard"), action, check=False)
+
+    def firewall(self, action: str) -> subprocess.CompletedProcess[str]:
+        return self.fw(os.path.join(self.root, "etc/rc.d/init.d/firewall"), action)
+
+    def write_zonevpn_settings(self, **values: str) -> None:
+        from lab import files
+
+        files.write(self.root, "var/ipfire/zonevpn/settings",
+                    "".join(f"{key}={value}\n" for key, value in values.items()))
+
+    # --- observing -----------------------------------------------------------------------------------
+    def probe(self, zone: str, proto: str = "udp", timeout: float = 1.0, port: int | None = None,
+              host: str = INTERNET) -> Probe:
+        client_ns = zone.lower()
+        port = port or ZONES[zone][3]
+        out = self.ns(client_ns, sys.executable, "-m", "lab.probe", proto, host, str(port), "--timeout",
+                      str(timeout), env={"PYTHONPATH": os.path.join(REPO, "tests")}).stdout
+        return Probe(**json.loads(out))
+
+    def probe_from_fw(self, source: str = "10.5.0.2", timeout: float = 1.0) -> Probe:
+        """The firewall's own traffic from the tunnel address (`curl --interface wg3`)."""
+        out = self.fw(sys.executable, "-m", "lab.probe", "udp", INTERNET, str(FW_PORT), "--bind", source,
+                      "--timeout", str(timeout)).stdout
+        return Probe(**json.loads(out))
+
+    def probe_inbound(self, timeout: float = 1.0) -> Probe:
+        """From the internet to red:443, forwarded by the admin's firewall.local to 192.168.1.52:443."""
+        out = self.ns("inet", sys.executable, "-m", "lab.probe", "tcp", RED_ADDRESS, "443", "--timeout",
+                      str(timeout), env={"PYTHONPATH": os.path.join(REPO, "tests")}).stdout
+        return Probe(**json.loads(out))
+
+    def serve(self, zone: str, port: int) -> None:
+        """A server in the zone's client (a port-forward target)."""
+        self._spawn(zone.lower(), sys.executable, "-m", "lab.echo_server", ZONES[zone][2], str(port))
+        time.sleep(0.2)
+
+    def _count(self, host: str, comment: str) -> int:
+        save = self.ns(host, "iptables-legacy-save", "-c", "-t", "raw").stdout
+        return sum(int(line.split("]")[0].split(":")[0].lstrip("[")) for line in save.splitlines()
+                   if f"--comment {comment}" in line or f'--comment "{comment}"' in line)
+
+    def red_count(self, zone: str) -> int:
+        """Packets to the zone's probe port (udp+tcp) that crossed the red link."""
+        return self._count("isp", zone)
+
+    def tunnel_count(self, zone: str) -> int:
+        """Packets to the zone's probe port that arrived at a provider through a tunnel."""
+        return self._count("vpn", zone)
+
+    def reset_counters(self) -> None:
+        for host in ("isp", "vpn"):
+            self.ns(host, "iptables-legacy", "-t", "raw", "-Z")
+
+    def start_stream(self, zone: str, rate: int = 100) -> None:
+        self._streams[zone] = subprocess.Popen(
+            ["ip", "netns", "exec", PREFIX + zone.lower(), sys.executable, "-m", "lab.probe", "stream",
+             INTERNET, str(ZONES[zone][3]), str(rate)], env=dict(os.environ, PYTHONPATH=f"{REPO}/tests"),
+            stdout=subprocess.PIPE, text=True)
+
+    def stop_stream(self, zone: str) -> dict[str, int]:
+        proc = self._streams.pop(zone)
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+        return json.loads(out)
+
+    def dump(self) -> str:
+        """The firewall's routing and filtering, for assertion messages."""
+        parts = [self.fw("ip", "rule").stdout, self.fw("ip", "route", "show", "table", "all").stdout,
+                 self.fw("iptables-save", check=False).stdout, self.fw("wg", "show", check=False).stdout]
+        return "\n".join(parts)
+
+    def state(self) -> str:
+        """What a flush must give back exactly: IPv4 rules and routes, iptables without counters."""
+        save = self.fw("iptables-save").stdout + self.fw("ip6tables-save").stdout
+        tables, current = [], []
+        for line in save.splitlines():
+            if line.startswith("#"):
+                continue
+            current.append(line.split(" [")[0] if line.startswith(":") else line)
+            if line == "COMMIT":  # a table nothing was ever put in only shows that it was loaded
+                if any(row.startswith("-A") or " - " in row or " DROP" in row for row in current):
+                    tables.append("\n".join(current))
+                current = []
+        return "\n".join([self.fw("ip", "-4", "rule").stdout,
+                          self.fw("ip", "-4", "route", "show", "table", "all").stdout, *sorted(tables)])
+
+    def run_baseline(self) -> subprocess.CompletedProcess[str]:
+        """The hand-run script, with a lab-owned rt_tables (`ip netns exec` mounts it over the host's)."""
+        etc = f"/etc/netns/{PREFIX}fw/iproute2"
+        if not os.path.exists(f"{etc}/rt_tables"):
+            os.makedirs(etc, exist_ok=True)
+            with open(f"{etc}/rt_tables", "w") as handle:
+                handle.write("255\tlocal\n254\tmain\n253\tdefault\n0\tunspec\n")
+        script = os.path.join(os.path.dirname(REPO), "shared", "baseline", "blue-vpn-setup.sh")
+        return self.fw("sh", script, check=False)
+
+
+def _keypair() -> tuple[str, str]:
+    private = sh("wg", "genkey").stdout.strip()
+    return private, sh("wg", "pubkey", input=private).stdout.strip()
