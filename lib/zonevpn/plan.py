@@ -1,8 +1,10 @@
 """The planner: a validated Config and the kernel's link facts in, the desired kernel state out. No I/O.
 
 For each zone bound to a tunnel (k = 1 GREEN, 2 BLUE, 3 ORANGE; table 1000+k):
-  pref 1010+k  from ZONE lookup main suppress_prefixlength 0    local destinations stay local
-  pref 1020+k  from ZONE lookup static suppress_prefixlength 0  so do IPFire's static routes
+  pref 1010+k  from ZONE lookup main suppress_prefixlength 1    local destinations stay local
+  pref 1020+k  from ZONE lookup static suppress_prefixlength 1  so do IPFire's static routes
+(suppressing /1 too: another tunnel that routes everything keeps its 0.0.0.0/1 + 128.0.0.0/1 in main, and a
+bound zone must not ride on them)
   pref 1030+k  from ZONE lookup 100k                            default dev wgN src <tunnel address>
   pref 1040+k  from ZONE prohibit                               kill switch: never fall through to main
 The kill switch is doubled inside the table (a prohibit default behind the tunnel's route) and in the firewall
@@ -113,8 +115,8 @@ def plan(config: Config, links: Mapping[str, Link], ages: Mapping[str, int | Non
 def zone_rules(exit_: Exit) -> set[Rule]:
     k = ZONES.index(exit_.zone.name) + 1
     net = str(exit_.zone.network)
-    rules = {Rule(PREF_LOCAL_MAIN + k, net, MAIN, suppress_prefixlen=0),
-             Rule(PREF_LOCAL_STATIC + k, net, STATIC, suppress_prefixlen=0),
+    rules = {Rule(PREF_LOCAL_MAIN + k, net, MAIN, suppress_prefixlen=1),
+             Rule(PREF_LOCAL_STATIC + k, net, STATIC, suppress_prefixlen=1),
              Rule(PREF_ZONE + k, net, zone_table(exit_.zone.name))}
     if exit_.killswitch:
         rules.add(Rule(PREF_REFUSE + k, net, action="prohibit"))
