@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING
 
 from zonevpn.errors import EXIT_DRIFT, EXIT_OK, ZonevpnError
@@ -82,6 +83,10 @@ def cmd_check(args: argparse.Namespace, paths: Paths, log: Log) -> int:
     config = load(paths)
     for warning in config.warnings:
         log.warning(warning)
+    if os.path.exists(paths.wg_initscript):  # on IPFire (or a lab): the hooks must be there
+        from zonevpn.integration import repair
+
+        repair(paths, log)
     exits = ", ".join(f"{e.zone.name}->{e.peer.interface}" for e in config.exits) or "none"
     print(f"ok: {len(config.zones)} zones, {sum(p.kind == 'net' for p in config.peers)} net-to-net "
           f"tunnels, zonevpn {'enabled' if config.enabled else 'disabled'}, exits: {exits}")

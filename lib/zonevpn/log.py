@@ -7,14 +7,14 @@ import syslog
 
 
 class Log:
-    def __init__(self, quiet: bool = False, stream=sys.stderr) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, quiet: bool = False, stream=None) -> None:  # type: ignore[no-untyped-def]
         self.quiet, self.stream = quiet, stream
         syslog.openlog("zonevpn", syslog.LOG_PID, syslog.LOG_DAEMON)
 
     def _emit(self, priority: int, text: str, always: bool = False) -> None:
         syslog.syslog(priority, text)
         if always or not self.quiet:
-            print(text, file=self.stream, flush=True)
+            print(text, file=self.stream or sys.stderr, flush=True)
 
     def change(self, text: str) -> None:
         self._emit(syslog.LOG_NOTICE, f"[#] {text}")

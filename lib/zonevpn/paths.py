@@ -37,6 +37,14 @@ class Paths(NamedTuple):
     def red_gateway(self) -> str:
         return self._at("var/ipfire/red/remote-ipaddress")
 
+    @property
+    def wg_initscript(self) -> str:
+        return self._at("etc/rc.d/init.d/wireguard")
+
+    @property
+    def firewall_local(self) -> str:
+        return self._at("etc/sysconfig/firewall.local")
+
     # zonevpn's own
     @property
     def settings(self) -> str:
