@@ -32,7 +32,7 @@ demo: setup
 	$(RUN) $(PY) -m lab.demo
 
 lint: setup
-	$(VENV)/bin/ruff check lib tests cgi-bin
+	$(VENV)/bin/ruff check lib tests addon/package.py
 	$(RUN) $(VENV)/bin/mypy lib/zonevpn
 
 bench: setup
