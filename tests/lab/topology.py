@@ -227,6 +227,16 @@ class Lab:
     def zonevpn(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
         return self.fw(sys.executable, "-m", "zonevpn", *args, check=check)
 
+    def wire_hooks(self) -> None:
+        """What the add-on's install step does: `zonevpn integrate install` (marked hooks in the lab's
+        wireguard initscript and firewall.local), with `zonevpn` on the PATH those scripts see."""
+        wrapper = os.path.join(self.shim, "zonevpn")
+        with open(wrapper, "w") as handle:
+            handle.write(f'#!/bin/sh\nexec {sys.executable} -m zonevpn "$@"\n')
+        os.chmod(wrapper, 0o755)
+        result = self.zonevpn("integrate", "install")
+        assert result.returncode == 0, result.stderr
+
     def wireguard(self, action: str) -> subprocess.CompletedProcess[str]:
         return self.fw(os.path.join(self.root, "etc/rc.d/init.d/wireguard"), action, check=False)
 
