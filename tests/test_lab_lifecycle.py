@@ -12,6 +12,7 @@ import time
 from datetime import datetime
 
 import pytest
+
 from conftest import wait_for_handshake
 
 pytestmark = pytest.mark.lab
