@@ -3,6 +3,7 @@ comes back as an error at once; silence is "timeout".
 
   python -m lab.probe udp|tcp HOST PORT [--bind ADDR] [--timeout S]
   python -m lab.probe stream HOST PORT RATE   (UDP at RATE/s until SIGTERM; prints counts)
+  python -m lab.probe dns HOST [udp|tcp]      (an A query; seen = the answer)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import errno
 import json
 import signal
 import socket
+import struct
 import sys
 import time
 
@@ -28,6 +30,30 @@ def once(proto: str, host: str, port: int, bind: str | None, timeout: float) -> 
             sock.send(b"probe")
         seen = sock.recv(200).decode()
         return {"seen": seen.split()[1], "reply": seen, "error": None, "ms": _ms(start)}
+    except TimeoutError:
+        return {"seen": None, "error": "timeout", "ms": _ms(start)}
+    except OSError as err:
+        return {"seen": None, "error": errno.errorcode.get(err.errno or 0, str(err)), "ms": _ms(start)}
+    finally:
+        sock.close()
+
+
+def dns(host: str, proto: str, timeout: float) -> dict[str, object]:
+    """An A query for zonevpn.test; `seen` is the answer's address."""
+    query = struct.pack("!HHHHHH", 0x5A5A, 0x0100, 1, 0, 0, 0) + b"\x07zonevpn\x04test\x00" + b"\x00\x01\x00\x01"
+    start = time.monotonic()
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+    sock = socket.socket(socket.AF_INET, kind)
+    sock.settimeout(timeout)
+    try:
+        sock.connect((host, 53))
+        if proto == "udp":
+            sock.send(query)
+            answer = sock.recv(512)
+        else:
+            sock.sendall(struct.pack("!H", len(query)) + query)
+            answer = sock.recv(514)[2:]
+        return {"seen": socket.inet_ntoa(answer[-4:]), "error": None, "ms": _ms(start)}
     except TimeoutError:
         return {"seen": None, "error": "timeout", "ms": _ms(start)}
     except OSError as err:
@@ -69,6 +95,9 @@ def stream(host: str, port: int, rate: int) -> dict[str, int]:
 
 def main() -> None:
     args = sys.argv[1:]
+    if args[0] == "dns":
+        print(json.dumps(dns(args[1], args[2] if len(args) > 2 else "udp", 1.0)))
+        return
     if args[0] == "stream":
         print(json.dumps(stream(args[1], int(args[2]), int(args[3]))), flush=True)
         return

@@ -176,13 +176,12 @@ class Lab:
         self.ns("vpn", "ip", "link", "set", dev, "up")
         self.ns("vpn", "iptables-legacy", "-t", "nat", "-A", "POSTROUTING", "-s", f"{prefix}.0.0/24",
                 "-o", "eth0", "-j", "SNAT", "--to-source", public)
-        self.ns("vpn", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", dev)  # counts all
         for zone, (_, _, _, probe_port) in ZONES.items():
             for proto in ("udp", "tcp"):
                 self.ns("vpn", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", dev, "-p", proto,
                         "--dport", str(probe_port), "-m", "comment", "--comment", zone)
-            self.ns("vpn", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", dev, "-p", "udp",
-                    "--dport", "53", "-m", "comment", "--comment", "DNS")
+        self.ns("vpn", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", dev, "-p", "udp",
+                "--dport", "53", "-m", "comment", "--comment", "DNS")
         self._spawn("vpn", sys.executable, os.path.join(REPO, "tests", "dns_stub.py"), f"{prefix}.0.1",
                     os.path.join(self.root, f"dns-{dev}.log"))
 
@@ -257,6 +256,19 @@ class Lab:
         out = self.ns(client_ns, sys.executable, "-m", "lab.probe", proto, host, str(port), "--timeout",
                       str(timeout), env={"PYTHONPATH": os.path.join(REPO, "tests")}).stdout
         return Probe(**json.loads(out))
+
+    def dns(self, zone: str, server: str, proto: str = "udp") -> Probe:
+        out = self.ns(zone.lower(), sys.executable, "-m", "lab.probe", "dns", server, proto,
+                      env={"PYTHONPATH": os.path.join(REPO, "tests")}).stdout
+        return Probe(**json.loads(out))
+
+    def dns_log(self, peer_id: int = 3) -> list[str]:
+        """Queries the provider's resolver answered: `udp|tcp <source> <name>`."""
+        try:
+            with open(os.path.join(self.root, f"dns-{PROVIDERS[peer_id][0]}.log")) as handle:
+                return handle.read().splitlines()
+        except FileNotFoundError:
+            return []
 
     def probe_from_fw(self, source: str = "10.5.0.2", timeout: float = 1.0) -> Probe:
         """The firewall's own traffic from the tunnel address (`curl --interface wg3`)."""
