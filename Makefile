@@ -8,7 +8,7 @@ PY        := $(VENV)/bin/python
 APT_PKGS  := iproute2 iptables wireguard-go wireguard-tools conntrack kmod procps python3-venv
 RUN       := PYTHONPATH=lib:tests SETUPTOOLS_USE_DISTUTILS=stdlib
 
-.PHONY: setup test demo lint bench soak install pak clean
+.PHONY: setup test demo lint bench soak clean
 
 setup: $(VENV)/.stamp .sysdeps.stamp
 
@@ -42,3 +42,6 @@ clean:
 	rm -rf $(VENV) .sysdeps.stamp build artifacts
 
 -include addon/package.mk
+
+soak: setup
+	$(RUN) $(PY) -m soak 200
