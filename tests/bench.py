@@ -68,6 +68,25 @@ def baseline() -> dict[str, float]:
     return {"cold": cold, "noop": noop, "first_run_rc": first.returncode}
 
 
+def hijack_window() -> list[float]:
+    """`wireguard reload` x REPEAT in the lab with the hook wired as installed: how long green is dragged
+    into wg3 (the /1 routes exist) before the hook takes them away."""
+    from conftest import wait_for_handshake
+    from lab import Lab
+    from lab.monitor import RouteMonitor
+
+    with Lab() as lab:
+        lab.wire_hooks()
+        lab.write_zonevpn_settings(ENABLED="on", BLUE_TUNNEL="3")
+        lab.wireguard("start")
+        wait_for_handshake(lab)
+        with RouteMonitor() as monitor:
+            for _ in range(REPEAT):
+                lab.wireguard("reload")
+            time.sleep(0.2)
+            return monitor.windows()
+
+
 def import_time(modules: str) -> float:
     code = f"import time; t = time.perf_counter(); import {modules}; print((time.perf_counter() - t) * 1000)"
     runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -96,6 +115,9 @@ def main() -> int:
     print(f"\ncold ratio zonevpn/baseline: {small['cold'] / base['cold']:.2f}x (target <= 5x); "
           f"largest/smallest: {large['cold'] / small['cold']:.2f}x (target <= 2x)")
     print(f"baseline first run on a clean box: exit {base['first_run_rc']:.0f} (its known abort)")
+    windows = hijack_window()
+    print(f"green hijacked after a `wireguard reload` (the /1 routes exist until the hook removes them): "
+          f"median {statistics.median(windows):.1f} ms, max {max(windows):.1f} ms over {len(windows)} reloads")
     hot = "zonevpn.cli, zonevpn.commands, zonevpn.engine, zonevpn.routing_iproute2, zonevpn.status"
     print(f"import time of the hook's path: {import_time(hot):.1f} ms; pyroute2 (paid only when a zone "
           f"really switched, for conntrack): {import_time('pyroute2.conntrack'):.1f} ms")

@@ -5,44 +5,22 @@ appears on red; green is back on red after every hook run. Prints the window in 
 
 from __future__ import annotations
 
-import re
 import statistics
-import subprocess
 import time
-from datetime import datetime
 
 import pytest
 
 from conftest import wait_for_handshake
+from lab.monitor import RouteMonitor
 
 pytestmark = pytest.mark.lab
 RED, VPN = "198.51.100.2", "192.0.2.10"
 
 
-def hijack_windows(monitor_output: str) -> list[float]:
-    """ms between a /1 route on wg3 appearing in main and zonevpn taking it away again."""
-    windows, added, stamp = [], None, 0.0
-    for line in monitor_output.splitlines():
-        clock = re.match(r"Timestamp: (.+) (\d+) usec", line)
-        if clock:  # `ip -timestamp monitor` prints the time on a line of its own before each event
-            stamp = datetime.strptime(clock.group(1), "%a %b %d %H:%M:%S %Y").timestamp() + int(clock.group(2)) / 1e6
-            continue
-        match = re.match(r"(Deleted )?0\.0\.0\.0/1 dev wg3", line)
-        if not match:
-            continue
-        if match.group(1) and added is not None:
-            windows.append((stamp - added) * 1000)
-            added = None
-        elif not match.group(1):
-            added = stamp
-    return windows
-
-
 def test_blue_never_leaves_through_red_across_the_wireguard_and_firewall_life_cycle(lab):
     lab.wire_hooks()
     lab.write_zonevpn_settings(ENABLED="on", BLUE_TUNNEL="3")
-    monitor = subprocess.Popen(["ip", "netns", "exec", "zvlab-fw", "ip", "-timestamp", "monitor", "route"],
-                               stdout=subprocess.PIPE, text=True)
+    monitor = RouteMonitor().__enter__()
     lab.wireguard("start")
     wait_for_handshake(lab)
     assert lab.probe("BLUE").seen == VPN and lab.probe("GREEN").seen == RED, lab.dump()
@@ -58,8 +36,7 @@ def test_blue_never_leaves_through_red_across_the_wireguard_and_firewall_life_cy
         green_after.append((f"{script} {action}", lab.probe("GREEN").seen))
         assert lab.red_count("BLUE") == 0, (script, action, lab.dump())
     blue, green = lab.stop_stream("BLUE"), lab.stop_stream("GREEN")
-    monitor.terminate()
-    windows = hijack_windows(monitor.communicate(timeout=5)[0])
+    windows = monitor.windows()
     assert lab.red_count("BLUE") == 0
     assert [step for step, seen in green_after if seen != RED] == []
     wait_for_handshake(lab)
