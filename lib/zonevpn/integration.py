@@ -70,7 +70,8 @@ def add_firewall_block(text: str | None) -> str:
 
 def remove_firewall_block(text: str) -> str | None:
     """The file without our block; None when zonevpn created the file and nothing else is in it."""
-    lines, kept, inside, created = text.splitlines(keepends=True), [], False, False
+    lines, inside, created = text.splitlines(keepends=True), False, False
+    kept: list[str] = []
     for line in lines:
         if line.startswith(BEGIN):
             inside, created = True, CREATED in line

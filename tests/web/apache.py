@@ -42,7 +42,7 @@ def lay_out(root: str) -> None:
     shutil.copy(os.path.join(HERE, "ipfire", "addonctrl"), os.path.join(root, "usr/local/bin/addonctrl"))
     os.makedirs(os.path.join(root, "run"), exist_ok=True)
     os.makedirs(os.path.join(root, "srv/web/ipfire/html"), exist_ok=True)
-    for base, dirs, files in os.walk(root):  # the web server user reads everything, writes only our settings
+    for base, _dirs, _files in os.walk(root):  # the web server user reads everything, writes only our settings
         os.chmod(base, 0o755)
     zonevpn_dir = os.path.join(root, "var/ipfire/zonevpn")
     os.makedirs(zonevpn_dir, exist_ok=True)
