@@ -5,7 +5,8 @@ PY_BASE   ?= $(shell ls $$HOME/.pyenv/versions/3.10*/bin/python3 2>/dev/null | h
 PY_BASE   := $(if $(PY_BASE),$(PY_BASE),python3)
 VENV      ?= .venv
 PY        := $(VENV)/bin/python
-APT_PKGS  := iproute2 iptables wireguard-go wireguard-tools conntrack kmod procps python3-venv
+APT_PKGS  := iproute2 iptables wireguard-go wireguard-tools conntrack kmod procps python3-venv python3 perl \
+             apache2 apache2-utils chromium xz-utils
 RUN       := PYTHONPATH=lib:tests SETUPTOOLS_USE_DISTUTILS=stdlib
 
 .PHONY: setup test demo lint bench soak clean
@@ -13,7 +14,7 @@ RUN       := PYTHONPATH=lib:tests SETUPTOOLS_USE_DISTUTILS=stdlib
 setup: $(VENV)/.stamp .sysdeps.stamp
 
 .sysdeps.stamp:
-	@missing=""; for c in ip iptables-legacy wg wireguard-go conntrack; do \
+	@missing=""; for c in ip iptables-legacy wg wireguard-go conntrack apache2 htpasswd chromium perl python3 xz; do \
 	  command -v $$c >/dev/null 2>&1 || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

@@ -34,7 +34,8 @@ def box(tmp_path):
     root = tmp_path / "root"
     for rel in ("opt/pakfire/db/rootfiles", "opt/pakfire/db/installed", "opt/pakfire/tmp", "var/cache/pakfire",
                 "etc/rc.d/init.d/networking/red.up", "etc/rc.d/rc3.d", "var/ipfire/zonevpn", "usr/sbin",
-                "usr/lib", "run", "var/ipfire/backup/addons/includes", "opt/pakfire/lib"):
+                "usr/lib", "run", "var/ipfire/backup/addons/includes", "opt/pakfire/lib", "srv/web/ipfire/cgi-bin",
+                "var/ipfire/menu.d", "var/ipfire/addon-lang"):
         (root / rel).mkdir(parents=True, exist_ok=True)
     shutil.copy(os.path.join(REPO, "tests/package/functions.sh"), root / "opt/pakfire/lib/functions.sh")
     shutil.copy(os.path.join(REPO, "tests/lab/ipfire/wireguard"), root / "etc/rc.d/init.d/wireguard")
