@@ -65,3 +65,35 @@ def test_a_garbled_peer_row_among_good_ones_parses_or_names_its_line(tmp_path, e
 def test_garbled_ethernet_settings_never_crash(tmp_path, zone_lines):
     root = make_root(str(tmp_path), ethernet=ETHERNET + zone_lines)
     _load_or_error(root, "var/ipfire/ethernet/settings")
+
+
+binding = st.tuples(st.sampled_from(["", "3", "4"]), st.booleans(), st.booleans())
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(zones=st.tuples(binding, binding, binding), enabled=st.booleans(),
+       links=st.sets(st.sampled_from(["wg3", "wg4"])))
+def test_apply_after_apply_changes_nothing_for_any_settings(tmp_path, zones, enabled, links):
+    """The plan applied once (firewall steps simulated on iptables-save's model, routing as sets) leaves
+    a second diff empty, from the stock box and from any earlier plan."""
+    from test_plan import STOCK, _simulate
+    from zonevpn.diff import Live, diff
+    from zonevpn.firewall import parse_save
+
+    second = NET_PEER.replace("3,on,net,nordvpn", "4,on,net,mullvad").replace("10.5.0.2", "10.6.0.2")
+    lines = [f"ENABLED={'on' if enabled else 'off'}"]
+    for zone, (tunnel, killswitch, dns) in zip(("GREEN", "BLUE", "ORANGE"), zones, strict=True):
+        lines += [f"{zone}_TUNNEL={tunnel}", f"{zone}_KILLSWITCH={'on' if killswitch else 'off'}",
+                  f"{zone}_DNS={'on' if dns else 'off'}"]
+    root = make_root(str(tmp_path), settings="\n".join(lines + ["TUNNEL_3_DNS=10.5.0.1", "TUNNEL_4_DNS=10.6.0.1"]) + "\n",
+                     peers=RW_PEER + NET_PEER + second)
+    config = load(Paths(root))
+    v6 = "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n"
+    up = {name: Link(True, frozenset({"10.5.0.2" if name == "wg3" else "10.6.0.2"})) for name in links}
+    desired = plan(config, up)
+    fw = _simulate(parse_save(STOCK), diff(desired, Live(frozenset(), frozenset(), frozenset(), parse_save(STOCK),
+                                                         parse_save(v6)), frozenset(), frozenset(up)).firewall)
+    after = Live(desired.rules, desired.routes, frozenset(), fw, _simulate(parse_save(v6), diff(
+        desired, Live(frozenset(), frozenset(), frozenset(), parse_save(STOCK), parse_save(v6)),
+        frozenset(), frozenset(up)).firewall6))
+    assert diff(desired, after, frozenset(), frozenset(up)).describe() == []
