@@ -85,8 +85,8 @@ def test_apply_after_apply_changes_nothing_for_any_settings(tmp_path, zones, ena
     for zone, (tunnel, killswitch, dns) in zip(("GREEN", "BLUE", "ORANGE"), zones, strict=True):
         lines += [f"{zone}_TUNNEL={tunnel}", f"{zone}_KILLSWITCH={'on' if killswitch else 'off'}",
                   f"{zone}_DNS={'on' if dns else 'off'}"]
-    root = make_root(str(tmp_path), settings="\n".join(lines + ["TUNNEL_3_DNS=10.5.0.1", "TUNNEL_4_DNS=10.6.0.1"]) + "\n",
-                     peers=RW_PEER + NET_PEER + second)
+    lines += ["TUNNEL_3_DNS=10.5.0.1", "TUNNEL_4_DNS=10.6.0.1"]
+    root = make_root(str(tmp_path), settings="\n".join(lines) + "\n", peers=RW_PEER + NET_PEER + second)
     config = load(Paths(root))
     v6 = "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n"
     up = {name: Link(True, frozenset({"10.5.0.2" if name == "wg3" else "10.6.0.2"})) for name in links}
