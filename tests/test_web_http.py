@@ -106,3 +106,28 @@ def test_hostile_requests_change_nothing(site, name, method, body, query, header
     assert "reload" not in broker.calls, name
     if method == "POST" and status == 200:
         assert 'class="error"' in html, name
+
+
+def test_saving_dns_through_the_tunnel_with_its_resolver_and_a_fallback(site):
+    apache, broker = site
+    body = (b"ENABLED=on&BLUE_TUNNEL=3&BLUE_KILLSWITCH=on&BLUE_DNS=on&BLUE_FALLBACK=4&TUNNEL_3_DNS=10.5.0.1"
+            b"&TUNNEL_4_DNS=10.6.0.1&GREEN_TUNNEL=&ORANGE_TUNNEL=")
+    status, html = request(apache, "POST", body, headers={"Referer": apache.url})
+    saved = settings_bytes(apache).decode()
+    assert "Settings saved" in html, html[-1500:]
+    for line in ("BLUE_DNS=on", "BLUE_FALLBACK=4", "TUNNEL_3_DNS=10.5.0.1", "TUNNEL_4_DNS=10.6.0.1"):
+        assert line + "\n" in saved, saved
+    assert 'value="10.5.0.1"' in html  # shown again as set
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (b"ENABLED=on&BLUE_TUNNEL=3&BLUE_DNS=on", "needs a resolver"),
+    (b"ENABLED=on&BLUE_TUNNEL=3&TUNNEL_3_DNS=dns.example", "not an IPv4 address"),
+    (b"ENABLED=on&BLUE_TUNNEL=3&BLUE_FALLBACK=3", "different tunnel"),
+    (b"ENABLED=on&BLUE_TUNNEL=3&TUNNEL_1_DNS=10.0.0.1", "unknown field"),
+])
+def test_dns_and_fallback_mistakes_are_refused(site, body, words):
+    apache, broker = site
+    before = settings_bytes(apache)
+    _, html = request(apache, "POST", body, headers={"Referer": apache.url})
+    assert words in html and settings_bytes(apache) == before and "reload" not in broker.calls

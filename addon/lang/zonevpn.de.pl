@@ -33,4 +33,8 @@
 'zonevpn error' => 'Nicht gespeichert',
 'zonevpn drift' => 'Die Firewall entspricht diesen Einstellungen noch nicht',
 'zonevpn enabled' => 'Aktiviert',
+'zonevpn fallback' => 'Ausweichtunnel',
+'zonevpn tunnel' => 'Tunnel',
+'zonevpn resolver' => 'DNS-Server hinter dem Tunnel (für DNS durch den Tunnel)',
+'zonevpn stale' => 'veraltet',
 );

@@ -33,4 +33,8 @@
 'zonevpn error' => 'Not saved',
 'zonevpn drift' => 'The firewall does not match these settings yet',
 'zonevpn enabled' => 'Enabled',
+'zonevpn fallback' => 'Fallback',
+'zonevpn tunnel' => 'Tunnel',
+'zonevpn resolver' => 'Resolver reached through it (for DNS through the tunnel)',
+'zonevpn stale' => 'stale',
 );

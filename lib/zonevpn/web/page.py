@@ -26,7 +26,8 @@ def boxes(strings: dict[str, str], zones: tuple[Zone, ...], tunnels: list[Peer],
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     env.filters["filesize"] = _filesize
     context = {"t": lambda key: strings.get(key, key), "zones": zones, "tunnels": tunnels,
-               "settings": settings, "status": status, "messages": messages, "errors": errors}
+               "settings": settings, "status": status, "messages": messages, "errors": errors,
+               "resolvers": dict(settings.resolvers)}
     out = []
     if messages or errors:
         out.append((strings.get("zonevpn error", "") if errors else strings.get("zonevpn saved", ""),
