@@ -15,6 +15,7 @@ import tempfile
 import uuid
 
 from ipfire_files import make_root
+from legacy_shim import make_shim
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LINKS = {"green0": "192.168.1.1/24", "blue0": "192.168.2.1/24", "orange0": "192.168.3.1/24",
@@ -74,11 +75,7 @@ class Box:
 
     def _build(self) -> None:
         make_root(self.root, peers=self._peers_csv())
-        os.makedirs(self.shim)
-        for name in ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
-                     "ip6tables-restore"):
-            legacy = name.replace("tables", "tables-legacy", 1)
-            os.symlink(shutil.which(legacy) or f"/usr/sbin/{legacy}", os.path.join(self.shim, name))
+        make_shim(self.shim)
         subprocess.run(["ip", "netns", "add", self.ns], check=True)
         links = dict(LINKS)
         links.update({f"wg{peer_id}": f"{address}/32" for peer_id, address in self.tunnels})

@@ -14,6 +14,8 @@ import uuid
 
 import pytest
 
+from legacy_shim import make_shim
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="installs as root into a sandbox namespace")
 
@@ -55,12 +57,7 @@ def box(tmp_path):
 
 def installer(box, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     root, ns = box
-    shim = os.path.join(os.path.dirname(root), "shim")
-    if not os.path.isdir(shim):
-        os.makedirs(shim)
-        for name in ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
-                     "ip6tables-restore"):
-            os.symlink(f"/usr/sbin/{name.replace('tables', 'tables-legacy', 1)}", os.path.join(shim, name))
+    shim = make_shim(os.path.join(os.path.dirname(root), "shim"))
     env = dict(os.environ, ROOT=root, PATH=f"{shim}:{os.environ['PATH']}")
     return subprocess.run(["ip", "netns", "exec", ns, os.path.join(REPO, "addon/zonevpn-installer"), *args],
                           env=env, capture_output=True, text=True)

@@ -23,6 +23,8 @@ import tempfile
 import time
 from typing import NamedTuple
 
+from legacy_shim import make_shim
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 LOCK = "/run/zonevpn-lab.lock"
@@ -119,12 +121,7 @@ class Lab:
         from lab import files
 
         self.root = tempfile.mkdtemp(prefix="zvlab-root-")
-        self.shim = os.path.join(self.root, "shim")
-        os.makedirs(self.shim)
-        for name in ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
-                     "ip6tables-restore"):
-            legacy = f"/usr/sbin/{name.replace('tables', 'tables-legacy', 1)}"
-            os.symlink(legacy, os.path.join(self.shim, name))
+        self.shim = make_shim(os.path.join(self.root, "shim"))
         for host in ("fw", "green", "blue", "orange", "isp", "inet", "vpn"):
             sh("ip", "netns", "add", PREFIX + host)
             self.ns(host, "ip", "link", "set", "lo", "up")
