@@ -15,6 +15,7 @@ import atexit
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -62,10 +63,11 @@ def cleanup_stale() -> None:
                 sh("kill", "-9", pid, check=False)
             sh("ip", "netns", "del", name, check=False)
             shutil.rmtree(f"/etc/netns/{name}", ignore_errors=True)
-    for sock in ("wg0", "wg3", "wg4", "wgvpn", "wgvpn2"):
-        path = f"/var/run/wireguard/{sock}.sock"
-        if os.path.exists(path):
-            os.remove(path)
+    # wireguard-go's sockets live in one directory for every namespace: the lab's interface names
+    if os.path.isdir("/var/run/wireguard"):
+        for name in os.listdir("/var/run/wireguard"):
+            if re.fullmatch(r"wg(vpn)?[0-9]*\.sock", name):
+                os.remove(os.path.join("/var/run/wireguard", name))
 
 
 class Lab:
