@@ -5,7 +5,7 @@ where), runlevel links come from lfs/initscripts' own `ln -sf` lines, rt_tables 
 setuid helpers (addonctrl, firewallctrl, wireguardctrl) are compiled from IPFire's C sources.
 
 The only stand-ins are for what cannot run here or is not in ../shared/ipfire, each named in STANDINS:
-- `ip link add wgN type wireguard`: this kernel has no wireguard module, so a wrapper in /usr/local/sbin
+- `ip link add wgN type wireguard`: this kernel has no wireguard module, so a wrapper at /usr/bin/ip
   starts wireguard-go (the userspace implementation) for exactly that command and passes every other `ip`
   call to iproute2 unchanged;
 - IPFire's firewall initscript calls helpers that are not in ../shared/ipfire (ipsec-policy,
@@ -29,14 +29,16 @@ SHARED = os.path.normpath(os.path.join(REPO, "..", "shared", "ipfire"))
 # The PATH IPFire's setuid helpers give every command (setuid.c); initscripts inherit it.
 IPFIRE_PATH = "/usr/local/bin:/usr/local/sbin:/sbin:/usr/sbin:/bin:/usr/bin"
 WG_ENV = "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD"
+REAL_IP = "/usr/lib/zvbox/ip"  # iproute2's binary, moved aside in the box for the wireguard stand-in
 
 STANDINS = {
-    "usr/local/sbin/ip": f"""#!/bin/bash
+    # IPFire's rc functions set PATH=/bin:/usr/bin:/sbin:/usr/sbin, so this replaces /usr/bin/ip itself
+    "usr/bin/ip": f"""#!/bin/bash
 # stand-in: this kernel has no wireguard module; `ip link add NAME type wireguard` starts wireguard-go
 if [ "$1 $2 $4 $5" = "link add type wireguard" ] && [ $# -eq 5 ]; then
 	{WG_ENV}=1 exec wireguard-go "$3" >/dev/null 2>&1
 fi
-exec /usr/sbin/ip "$@"
+exec {REAL_IP} "$@"
 """,
     "usr/lib/firewall/ipsec-policy": "#!/bin/sh\n# stand-in: not in ../shared/ipfire (no IPsec here)\nexit 0\n",
     "etc/rc.d/init.d/openvpn-n2n": "#!/bin/sh\n# stand-in: not in ../shared/ipfire (no OpenVPN here)\nexit 0\n",
@@ -202,12 +204,16 @@ class IPFireBox:
                 os.remove(self.path(link))
             os.symlink(target, self.path(link))
         self.write("etc/iproute2/rt_tables", rt_tables())
+        os.remove(self.path("usr/bin/sh"))  # IPFire's /bin/sh is bash; its `#!/bin/sh` scripts need it
+        os.symlink("bash", self.path("usr/bin/sh"))
         for name in ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
                      "ip6tables-restore"):  # IPFire is built with --disable-nftables
             link = self.path(f"usr/sbin/{name}")
             if os.path.lexists(link):
                 os.remove(link)
             os.symlink(name.replace("tables", "tables-legacy", 1), link)
+        os.makedirs(self.path(os.path.dirname(REAL_IP)), exist_ok=True)
+        shutil.copy2("/usr/bin/ip", self.path(REAL_IP))
         for rel, text in STANDINS.items():
             self.write(rel, text, 0o755)
         self.write("usr/lib/firewall/rules.pl", RULES_STANDIN, 0o755)

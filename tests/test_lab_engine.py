@@ -5,7 +5,6 @@ NAT, switching, idempotence, flush, bad input. The internet host answers with th
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 
 import pytest
@@ -141,8 +140,8 @@ def test_second_apply_changes_nothing_and_flush_gives_the_box_back_as_stock_ipfi
 def test_two_applies_at_once_serialise(lab):
     lab.wireguard("start")
     lab.write_zonevpn_settings(ENABLED="on", BLUE_TUNNEL="3")
-    command = ["ip", "netns", "exec", "zvlab-fw", sys.executable, "-m", "zonevpn", "apply"]
-    runs = [subprocess.Popen(command, env=lab.env(), stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    command = lab.fw_command("/usr/sbin/zonevpn", "apply")
+    runs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     errors = [run.communicate()[1] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], errors
     assert sorted(e.strip().splitlines()[-1] for e in errors)[0] == "0 changes", errors

@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lab.topology import Lab
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+SHARED = os.path.join(os.path.dirname(REPO), "shared", "ipfire")
 
 
 def write(root: str, rel: str, text: str, mode: int = 0o644) -> str:
@@ -43,7 +46,29 @@ def net_peer(lab: Lab, peer_id: int, name: str = "", local_address: str | None =
             f"192.168.2.0/24,,25,{address}")
 
 
+ADMIN_START = """\
+        # the admin's port forward from red to a green server (issue: coexist with firewall.local)
+        iptables -t nat -A CUSTOMPREROUTING -i red0 -p tcp --dport 443 -j DNAT --to 192.168.1.52:443
+        iptables -A CUSTOMFORWARD -i red0 -d 192.168.1.52 -p tcp --dport 443 -j ACCEPT
+"""
+ADMIN_STOP = """\
+        iptables -t nat -F CUSTOMPREROUTING
+        iptables -F CUSTOMFORWARD
+"""
+
+
+def firewall_local() -> str:
+    """IPFire's own firewall.local template with the seed admin's rules in its start and stop cases."""
+    with open(os.path.join(SHARED, "src/initscripts/sysconfig/firewall.local"), encoding="utf-8") as handle:
+        text = handle.read()
+    for case, rules in (("start", ADMIN_START), ("stop", ADMIN_STOP)):
+        marker = f"        ## add your '{case}' rules here\n"
+        text = text.replace(marker, marker + rules)
+    return text
+
+
 def seed(lab: Lab) -> None:
+    """IPFire's settings files as the web UI writes them; IPFire's scripts are already on the box."""
     root = lab.root
     write(root, "var/ipfire/ethernet/settings", ethernet())
     write(root, "var/ipfire/wireguard/settings",
@@ -55,14 +80,26 @@ def seed(lab: Lab) -> None:
     write(root, "var/ipfire/wireguard/peers", "\n".join(rows) + "\n")
     write(root, "var/ipfire/red/iface", "red0")  # IPFire writes these without a trailing newline
     write(root, "var/ipfire/red/remote-ipaddress", "198.51.100.1")
+    write(root, "var/ipfire/red/local-ipaddress", "198.51.100.2")
     write(root, "var/ipfire/red/active", "")
+    for rel in ("var/ipfire/optionsfw/settings", "var/ipfire/ppp/settings", "var/ipfire/dns/settings",
+                "var/ipfire/main/routing"):
+        write(root, rel, "")
     write(root, "var/ipfire/zonevpn/settings", "ENABLED=on\n")
-    for script in ("wireguard", "firewall"):
-        target = os.path.join(root, "etc/rc.d/init.d", script)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copy(os.path.join(HERE, "ipfire", script), target)
-    os.makedirs(os.path.join(root, "etc/sysconfig"), exist_ok=True)
-    shutil.copy(os.path.join(HERE, "ipfire", "firewall.local"), os.path.join(root, "etc/sysconfig"))
+    write(root, "etc/sysconfig/firewall.local", firewall_local(), 0o755)
+
+
+def install_zonevpn(lab: Lab) -> None:
+    """zonevpn's own files where the package puts them, running the repo's library (the package itself
+    is installed by IPFire's real pakfire functions in test_package.py)."""
+    root = lab.root
+    write(root, "usr/sbin/zonevpn", f'#!/bin/sh\nPYTHONPATH={REPO}/lib exec {sys.executable} -m zonevpn "$@"\n',
+          0o755)
+    shutil.copy(os.path.join(REPO, "initscripts/zonevpn"), os.path.join(root, "etc/rc.d/init.d/zonevpn"))
+    os.chmod(os.path.join(root, "etc/rc.d/init.d/zonevpn"), 0o754)
+    red_up = os.path.join(root, "etc/rc.d/init.d/networking/red.up/50-zonevpn")
+    shutil.copy(os.path.join(REPO, "initscripts/red.up-50-zonevpn"), red_up)
+    os.chmod(red_up, 0o755)
 
 
 def _zones() -> dict[str, tuple[str, str, str, int]]:

@@ -5,6 +5,11 @@
     zvlab-orange 192.168.3.10 ┘  198.51.100.2   198.51.100.1    └─ zvlab-vpn 192.0.2.10 (+ .20): wireguard-go
                     wg3 10.5.0.2 ═══ wgvpn 10.5.0.1      wg4 10.6.0.2 ═══ wgvpn2 10.6.0.1 (tunnels)
 
+The firewall is an IPFire box (tests/ipfire_box.py): IPFire's real initscripts (wireguard, firewall,
+static-routes, red.up), firewall.local template and setuid helpers run at their real paths in it; the one
+stand-in that matters here is wireguard-go for the kernel's wireguard module (`ip link add wgN type
+wireguard` starts it), named in ipfire_box.STANDINS with the others.
+
 Documentation address ranges only; the namespaces have no link to the host. Everything is removed on
 exit, on Ctrl-C, on SIGTERM and at interpreter exit; a crashed run's leftovers go at the next start.
 """
@@ -24,7 +29,8 @@ import tempfile
 import time
 from typing import NamedTuple
 
-from legacy_shim import make_shim
+from ipfire_box import IPFireBox
+from lab import files
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -73,8 +79,9 @@ def cleanup_stale() -> None:
 class Lab:
     def __init__(self, providers: tuple[int, ...] = (3,)) -> None:
         self.providers = providers
-        self.root = ""
-        self.shim = ""
+        self.root = ""  # the IPFire box's / as seen from here
+        self.scratch = ""  # the lab's own files (provider configs, DNS logs), outside the box
+        self.box: IPFireBox | None = None
         self._lock_fd = -1
         self._procs: list[subprocess.Popen[str]] = []
         self._streams: dict[str, subprocess.Popen[str]] = {}
@@ -107,10 +114,13 @@ class Lab:
                 proc.kill()
                 proc.wait()
         self._procs, self._streams = [], {}
+        if self.box:
+            self.box.close()
+            self.box = None
         cleanup_stale()
-        if self.root:
-            shutil.rmtree(self.root, ignore_errors=True)
-            self.root = ""
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        self.root = self.scratch = ""
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
@@ -120,13 +130,13 @@ class Lab:
 
     # --- building ------------------------------------------------------------------------------------
     def _build(self) -> None:
-        from lab import files
-
-        self.root = tempfile.mkdtemp(prefix="zvlab-root-")
-        self.shim = make_shim(os.path.join(self.root, "shim"))
+        self.scratch = tempfile.mkdtemp(prefix="zvlab-")
         for host in ("fw", "green", "blue", "orange", "isp", "inet", "vpn"):
             sh("ip", "netns", "add", PREFIX + host)
             self.ns(host, "ip", "link", "set", "lo", "up")
+        self.box = IPFireBox(PREFIX + "fw")
+        self.box.start()
+        self.root = self.box.root
         self._sysctls()
         for zone, (dev, gw, client, _) in ZONES.items():
             self._wire("fw", dev, f"{gw}/24", zone.lower(), "eth0", f"{client}/24")
@@ -140,6 +150,7 @@ class Lab:
         self.ns("vpn", "ip", "route", "add", "default", "via", "192.0.2.1")
         self.keys = {name: _keypair() for name in ("fw3", "fw4", "vpn3", "vpn4", "rw", "phone")}
         files.seed(self)
+        files.install_zonevpn(self)
         self._counters()
         self._spawn("inet", sys.executable, "-m", "lab.echo_server", INTERNET,
                     *[str(z[3]) for z in ZONES.values()], str(FW_PORT))
@@ -164,7 +175,7 @@ class Lab:
         dev, public, prefix, port = PROVIDERS[peer_id]
         conf = (f"[Interface]\nPrivateKey = {self.keys[f'vpn{peer_id}'][0]}\nListenPort = {port}\n"
                 f"[Peer]\nPublicKey = {self.keys[f'fw{peer_id}'][1]}\nAllowedIPs = {prefix}.0.2/32\n")
-        path = os.path.join(self.root, f"{dev}.conf")
+        path = os.path.join(self.scratch, f"{dev}.conf")
         with open(path, "w") as handle:
             handle.write(conf)
         if os.path.exists(f"/var/run/wireguard/{dev}.sock"):
@@ -182,7 +193,7 @@ class Lab:
         self.ns("vpn", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", dev, "-p", "udp",
                 "--dport", "53", "-m", "comment", "--comment", "DNS")
         self._spawn("vpn", sys.executable, os.path.join(REPO, "tests", "dns_stub.py"), f"{prefix}.0.1",
-                    os.path.join(self.root, f"dns-{dev}.log"))
+                    os.path.join(self.scratch, f"dns-{dev}.log"))
 
     def provider_down(self, peer_id: int) -> None:
         """The provider's wireguard-go dies (its end of the tunnel is gone; ours stays up, silent)."""
@@ -209,9 +220,8 @@ class Lab:
 
     # --- running things ------------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
-        return dict(os.environ, PATH=f"{self.shim}:{os.environ.get('PATH', '')}", ROOT=self.root,
-                    ZONEVPN_ROOT=self.root, PYTHONPATH=f"{REPO}/lib:{REPO}/tests",
-                    SETUPTOOLS_USE_DISTUTILS="stdlib", **WG_ENV)
+        """What commands in the box get besides IPFire's PATH: the repo's library."""
+        return {"PYTHONPATH": f"{REPO}/lib:{REPO}/tests", "SETUPTOOLS_USE_DISTUTILS": "stdlib"}
 
     def ns(self, host: str, *cmd: str, check: bool = True, env: dict[str, str] | None = None,
            input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -220,30 +230,34 @@ class Lab:
 
     def fw(self, *cmd: str, check: bool = True,
            input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return sh("ip", "netns", "exec", PREFIX + "fw", *cmd, check=check, env=self.env(), input=input)
+        """A command on the IPFire box, as root with IPFire's PATH."""
+        assert self.box
+        result = subprocess.run(self.box.command(*cmd, env=self.env()), capture_output=True, text=True,
+                                input=input)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr.strip()}")
+        return result
+
+    def fw_command(self, *cmd: str) -> list[str]:
+        assert self.box
+        return self.box.command(*cmd, env=self.env())
 
     def zonevpn(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-        return self.fw(sys.executable, "-m", "zonevpn", *args, check=check)
+        return self.fw("/usr/sbin/zonevpn", *args, check=check)
 
     def wire_hooks(self) -> None:
-        """What the add-on's install step does: `zonevpn integrate install` (marked hooks in the lab's
-        wireguard initscript and firewall.local), with `zonevpn` on the PATH those scripts see."""
-        wrapper = os.path.join(self.shim, "zonevpn")
-        with open(wrapper, "w") as handle:
-            handle.write(f'#!/bin/sh\nexec {sys.executable} -m zonevpn "$@"\n')
-        os.chmod(wrapper, 0o755)
+        """What the add-on's install step does with the hooks: `zonevpn integrate install` (marked hooks in
+        IPFire's real wireguard initscript and firewall.local)."""
         result = self.zonevpn("integrate", "install")
         assert result.returncode == 0, result.stderr
 
     def wireguard(self, action: str) -> subprocess.CompletedProcess[str]:
-        return self.fw(os.path.join(self.root, "etc/rc.d/init.d/wireguard"), action, check=False)
+        return self.fw("/etc/rc.d/init.d/wireguard", action, check=False)
 
     def firewall(self, action: str) -> subprocess.CompletedProcess[str]:
-        return self.fw(os.path.join(self.root, "etc/rc.d/init.d/firewall"), action)
+        return self.fw("/etc/rc.d/init.d/firewall", action)
 
     def write_zonevpn_settings(self, **values: str) -> None:
-        from lab import files
-
         files.write(self.root, "var/ipfire/zonevpn/settings",
                     "".join(f"{key}={value}\n" for key, value in values.items()))
 
@@ -264,7 +278,7 @@ class Lab:
     def dns_log(self, peer_id: int = 3) -> list[str]:
         """Queries the provider's resolver answered: `udp|tcp <source> <name>`."""
         try:
-            with open(os.path.join(self.root, f"dns-{PROVIDERS[peer_id][0]}.log")) as handle:
+            with open(os.path.join(self.scratch, f"dns-{PROVIDERS[peer_id][0]}.log")) as handle:
                 return handle.read().splitlines()
         except FileNotFoundError:
             return []
@@ -337,12 +351,7 @@ class Lab:
                           self.fw("ip", "-4", "route", "show", "table", "all").stdout, *sorted(tables)])
 
     def run_baseline(self) -> subprocess.CompletedProcess[str]:
-        """The hand-run script, with a lab-owned rt_tables (`ip netns exec` mounts it over the host's)."""
-        etc = f"/etc/netns/{PREFIX}fw/iproute2"
-        if not os.path.exists(f"{etc}/rt_tables"):
-            os.makedirs(etc, exist_ok=True)
-            with open(f"{etc}/rt_tables", "w") as handle:
-                handle.write("255\tlocal\n254\tmain\n253\tdefault\n0\tunspec\n")
+        """The hand-run script, on the box (it appends to the box's own /etc/iproute2/rt_tables)."""
         script = os.path.join(os.path.dirname(REPO), "shared", "baseline", "blue-vpn-setup.sh")
         return self.fw("sh", script, check=False)
 
