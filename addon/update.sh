@@ -1,6 +1,7 @@
 #!/bin/bash
-# pakfire update step: keep the admin's settings across the new version
-. "${ROOT}/opt/pakfire/lib/functions.sh"
+# pakfire update step: the admin's current settings go into the add-on backup (uninstall.sh) and come
+# back (install.sh); no moment in between hands a bound zone to red.
+. /opt/pakfire/lib/functions.sh
 extract_backup_includes
-./uninstall.sh
+ZONEVPN_UPGRADE=1 ./uninstall.sh || exit 1
 ./install.sh

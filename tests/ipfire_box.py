@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,7 +47,7 @@ exec {REAL_IP} "$@"
     "usr/local/bin/captivectrl": "#!/bin/sh\n# stand-in: not in ../shared/ipfire\nexit 0\n",
     "usr/local/bin/backupctrl": """#!/bin/sh
 # stand-in for IPFire's setuid backupctrl (not in ../shared/ipfire): it runs IPFire's real backup.pl
-exec perl /var/ipfire/backup/bin/backup.pl "$@"
+exec /var/ipfire/backup/bin/backup.pl "$@"
 """,
 }
 # rules.pl needs firewall-lib.pl, location-functions.pl and ipblocklist-functions.pl, which are not in
@@ -97,6 +98,11 @@ def _placements() -> Iterator[tuple[str, str, int]]:
     for lang in os.listdir(os.path.join(SHARED, "langs")):
         if os.path.isdir(os.path.join(SHARED, "langs", lang, "cgi-bin")):
             yield f"langs/{lang}/cgi-bin/{lang}.pl", f"var/ipfire/langs/{lang}.pl", 0o644
+    for base, _dirs, files in os.walk(os.path.join(SHARED, "html")):
+        rel = os.path.relpath(base, os.path.join(SHARED, "html"))
+        for name in files:
+            sub = os.path.normpath(os.path.join(rel, name))
+            yield f"html/{sub}", f"srv/web/ipfire/{sub}", 0o755 if sub.startswith("cgi-bin/") else 0o644
     yield "config/firewall/rules.pl", "usr/lib/firewall/rules.pl.ipfire", 0o755
     yield "config/firewall/firewall-policy", "usr/sbin/firewall-policy", 0o755
     yield "config/backup/backup.pl", "var/ipfire/backup/bin/backup.pl", 0o755
@@ -178,6 +184,28 @@ class IPFireBox:
         shutil.rmtree(self.base, ignore_errors=True)
         self.base = self.root = ""
 
+    def processes(self, word: str = "") -> list[int]:
+        """Processes running inside the box (their root is the box), whose command line holds `word`."""
+        mine, found = os.path.realpath(self.root), []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.readlink(f"/proc/{pid}/root") != mine:
+                    continue
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    if word.encode() in handle.read():
+                        found.append(int(pid))
+            except OSError:
+                continue
+        return found
+
+    def wait_for_exit(self, word: str, seconds: float = 60) -> None:
+        """Until no process in the box has `word` in its command line (e.g. a backgrounded service start)."""
+        deadline = time.monotonic() + seconds
+        while self.processes(word):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still running in the box after {seconds} s: {word}")
+            time.sleep(0.05)
+
     def kill_processes(self) -> None:
         """Everything still running with the box as its root (wireguard-go, services started in it)."""
         mine = os.path.realpath(self.root) if self.root else ""
@@ -214,6 +242,10 @@ class IPFireBox:
             os.symlink(name.replace("tables", "tables-legacy", 1), link)
         os.makedirs(self.path(os.path.dirname(REAL_IP)), exist_ok=True)
         shutil.copy2("/usr/bin/ip", self.path(REAL_IP))
+        with open(self.path("etc/group"), "a+", encoding="utf-8") as group:  # IPFire: nobody's group is nobody
+            group.seek(0)
+            if not any(line.startswith("nobody:") for line in group):
+                group.write(f"nobody:x:{_nobody_gid()}:\n")
         for rel, text in STANDINS.items():
             self.write(rel, text, 0o755)
         self.write("usr/lib/firewall/rules.pl", RULES_STANDIN, 0o755)
@@ -252,7 +284,11 @@ class IPFireBox:
 
     def copy(self, source: str, rel: str, mode: int) -> None:
         with open(source, "rb") as handle:
-            self.write(rel, handle.read(), mode)
+            data = handle.read()
+        if rel.startswith("var/ipfire/") and rel.endswith(".pl"):
+            # IPFire's build installs these with its config root filled in (setuid.h: CONFIG_ROOT)
+            data = data.replace(b"CONFIG_ROOT", b"/var/ipfire")
+        self.write(rel, data, mode)
 
     # --- running -------------------------------------------------------------------------------------
     def command(self, *cmd: str, env: dict[str, str] | None = None) -> list[str]:

@@ -95,5 +95,5 @@ def test_apply_after_apply_changes_nothing_for_any_settings(tmp_path, zones, ena
                                                          parse_save(v6)), frozenset(), frozenset(up)).firewall)
     after = Live(desired.rules, desired.routes, frozenset(), fw, _simulate(parse_save(v6), diff(
         desired, Live(frozenset(), frozenset(), frozenset(), parse_save(STOCK), parse_save(v6)),
-        frozenset(), frozenset(up)).firewall6))
+        frozenset(), frozenset(up)).firewall6), desired.base_rules)
     assert diff(desired, after, frozenset(), frozenset(up)).describe() == []

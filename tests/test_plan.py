@@ -189,3 +189,21 @@ def test_fallback_takes_over_while_the_first_tunnel_is_missing_or_stale(tmp_path
     assert plan(config, both, {"wg3": 20, "wg4": 10}).exits == (("BLUE", "wg3"),)  # back when it recovers
     halves = {r.dev for r in plan(config, both, {"wg3": 10}).main_absent}
     assert halves == {"wg3", "wg4"}  # a standby exit may not hijack the main table either
+
+
+def test_ipfires_own_static_and_wg_rules_are_kept_in_their_stock_place_while_zonevpn_is_active(tmp_path):
+    """Issue 9, defects 3 and 4: our `lookup 200` rules make static-routes skip its own rule, and IPFire's
+    rules added without a pref while ours exist land at 999/998, ahead of ours."""
+    from zonevpn.diff import Live, diff
+    from zonevpn.firewall import Live as FwLive
+
+    bound = plan(config_for(tmp_path, "ENABLED=on\nBLUE_TUNNEL=3\n"), UP)
+    boot = Live(frozenset(), frozenset(), frozenset(), FwLive(), FwLive(), frozenset({Rule(999, None, 201, proto=0)}))
+    steps = diff(bound, boot, frozenset(), frozenset(UP))
+    assert [r.describe() for r in steps.base_add] == ["pref 32764 lookup 201", "pref 32765 lookup 200"]
+    assert [r.describe() for r in steps.base_del] == ["pref 999 lookup 201"]
+    stock = frozenset({Rule(32764, None, 201, proto=0), Rule(32765, None, 200, proto=0)})
+    settled = Live(bound.rules, frozenset(), frozenset(), FwLive(), FwLive(), stock)
+    assert diff(bound, settled, frozenset(), frozenset(UP)).base_add == ()
+    off = plan(config_for(tmp_path, "ENABLED=off\n"), UP)  # not active: IPFire's rules are its own business
+    assert diff(off, boot, frozenset(), frozenset(UP)).base_del == ()

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from zonevpn import firewall
 from zonevpn.firewall import Live as FirewallLive
 from zonevpn.plan import JUMPS, JUMPS6, OWN_CHAINS, OWN_CHAINS6
-from zonevpn.state import Desired, FwRule, Route, Rule
+from zonevpn.state import IPFIRE_PREFS, PREF_RANGE, Desired, FwRule, Route, Rule
 
 
 class Live(NamedTuple):
@@ -22,6 +22,7 @@ class Live(NamedTuple):
     halves: frozenset[Route]  # /1 routes in main on wg interfaces
     firewall: FirewallLive
     firewall6: FirewallLive
+    base: frozenset[Rule] = frozenset()  # IPFire's `from all lookup static|wg` rules, wherever they are
 
 
 class Plan(NamedTuple):
@@ -33,6 +34,8 @@ class Plan(NamedTuple):
     rule_del: tuple[Rule, ...]
     route_del: tuple[Route, ...]
     halves_del: tuple[Route, ...]
+    base_add: tuple[Rule, ...] = ()
+    base_del: tuple[Rule, ...] = ()
 
     def __len__(self) -> int:
         return sum(len(part) for part in self)
@@ -45,7 +48,9 @@ class Plan(NamedTuple):
                 + [f"ip route add {r.describe()}" for r in self.halves_restore]
                 + [f"ip rule del {r.describe()}" for r in self.rule_del]
                 + [f"ip route del {r.describe()}" for r in self.route_del]
-                + [f"ip route del {r.describe()}" for r in self.halves_del])
+                + [f"ip route del {r.describe()}" for r in self.halves_del]
+                + [f"ip rule add {r.describe()}" for r in self.base_add]
+                + [f"ip rule del {r.describe()}" for r in self.base_del])
 
 
 def _route_key(route: Route) -> tuple[int, str, int]:
@@ -75,4 +80,17 @@ def diff(want: Desired, live: Live, taken: frozenset[Route], links: frozenset[st
         rule_del=tuple(sorted(live.rules - want.rules, reverse=True)),
         route_del=tuple(stale_routes),
         halves_del=tuple(sorted(r for r in live.halves if (r.dst, r.dev) in absent)),
+        **_base_rules(want, live.base),
     )
+
+
+def _base_rules(want: Desired, live: frozenset[Rule]) -> dict[str, tuple[Rule, ...]]:
+    """IPFire's `from all lookup static|wg` in their stock place. Added without a pref while our rules
+    exist (at boot zonevpn starts first), the kernel puts them just before ours: moved back (added at
+    the stock pref, then the early one deleted). Missing `lookup static` (its script saw ours in `ip rule`
+    and skipped its own): added. With nothing of ours in the kernel, IPFire's rules are left alone."""
+    if not want.rules:
+        return {}
+    early = {r for r in live if r.priority < PREF_RANGE.start}
+    stock = set(want.base_rules) | {Rule(IPFIRE_PREFS[r.table], None, r.table, proto=0) for r in early}
+    return {"base_add": tuple(sorted(stock - live)), "base_del": tuple(sorted(early))}

@@ -59,7 +59,7 @@ class Lock:
 def read_live(routing: Routing) -> Live:
     owned, halves = routing.routes()
     return Live(frozenset(routing.rules()), frozenset(owned), frozenset(halves), firewall.read(4),
-                firewall.read(6))
+                firewall.read(6), frozenset(routing.base_rules()))
 
 
 def compute(config: Config, routing: Routing, paths: Paths) -> tuple[Desired, Live, Plan]:
@@ -73,6 +73,7 @@ def compute(config: Config, routing: Routing, paths: Paths) -> tuple[Desired, Li
 def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False) -> Result:
     with Lock(paths):
         config = load(paths, with_settings=not flush)  # InputError here: nothing was touched
+        config = config._replace(held=runstate.is_held(paths))
         result = Result(list(config.warnings))
         for warning in config.warnings:
             log.warning(warning)
@@ -129,6 +130,12 @@ def execute(steps: Plan, routing: Routing, log: Log) -> None:
     for route in steps.route_del + steps.halves_del:
         log.change(f"ip route del {route.describe()}")
         routing.del_route(route)
+    for rule in steps.base_add:  # IPFire's own rules: make before break too
+        log.change(f"ip rule add {rule.describe()}")
+        routing.add_rule(rule)
+    for rule in steps.base_del:
+        log.change(f"ip rule del {rule.describe()}")
+        routing.del_rule(rule)
     routing.commit()
 
 

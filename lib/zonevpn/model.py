@@ -97,6 +97,7 @@ class Config(NamedTuple):
     warnings: tuple[str, ...] = ()
     resolvers: tuple[tuple[int, str], ...] = ()
     stale_after: int = 180
+    held: bool = False  # `zonevpn hold` (the initscript's stop): every bound zone refused until start
 
     def resolver(self, peer_id: int) -> str | None:
         return dict(self.resolvers).get(peer_id)

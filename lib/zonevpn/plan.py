@@ -20,6 +20,7 @@ from zonevpn.model import ZONES, Config, Exit, Peer
 from zonevpn.state import (
     COMMENT,
     INBOUND_MARK,
+    IPFIRE_PREFS,
     MAIN,
     PREF_INBOUND,
     PREF_LOCAL_MAIN,
@@ -88,12 +89,14 @@ def choose(exit_: Exit, links: Mapping[str, Link], ages: Mapping[str, int | None
 
 def plan(config: Config, links: Mapping[str, Link], ages: Mapping[str, int | None] | None = None) -> Desired:
     exits = config.exits if config.enabled else ()
+    if config.held:  # stopped, restarting or upgrading: no zone moves, none leaves through red
+        exits = tuple(e._replace(killswitch=True) for e in exits)
     rules: set[Rule] = set()
     routes: set[Route] = set()
     main_absent: set[Route] = set()
     states, chosen = [], {}
     for exit_ in exits:
-        peer = choose(exit_, links, ages or {}, config.stale_after)
+        peer = None if config.held else choose(exit_, links, ages or {}, config.stale_after)
         chosen[exit_.zone.name] = peer
         rules |= zone_rules(exit_)
         routes |= zone_routes(exit_, peer)
@@ -107,9 +110,11 @@ def plan(config: Config, links: Mapping[str, Link], ages: Mapping[str, int | Non
                             for half in ("0.0.0.0/1", "128.0.0.0/1")}
     if exits:
         rules.add(Rule(PREF_INBOUND, table=MAIN, fwmark=INBOUND_MARK, fwmask=INBOUND_MARK))
+    # our `lookup static` rules make IPFire's static-routes (`ip rule | grep -q static`) skip its own
+    base = frozenset({Rule(IPFIRE_PREFS[STATIC], None, STATIC, proto=0)}) if exits else frozenset()
     return Desired(frozenset(rules), frozenset(routes), frozenset(main_absent),
                    firewall(exits, chosen, config), firewall6(exits, config.red.device), bool(exits),
-                   tuple(states))
+                   tuple(states), base)
 
 
 def zone_rules(exit_: Exit) -> set[Rule]:

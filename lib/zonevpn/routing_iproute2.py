@@ -13,13 +13,14 @@ from typing import Any
 
 from zonevpn.errors import ApplyError
 from zonevpn.plan import Link
-from zonevpn.state import MAIN, PREF_RANGE, PROTO, Route, Rule
+from zonevpn.state import IPFIRE_PREFS, MAIN, PREF_RANGE, PROTO, Route, Rule
 
 _PROHIBIT = "8"  # RTN_PROHIBIT / FR_ACT_PROHIBIT, as `ip -N` prints them
 _HALVES = ("0.0.0.0/1", "128.0.0.0/1")
 _ALREADY = {"add": ("File exists", "Cannot find device"),
             "del": ("No such file or directory", "No such process", "FIB table does not exist",
                     "Cannot find device")}
+_BARE = {"priority", "src", "table", "protocol"}  # a rule with nothing else: `from all lookup T`
 _FAILED = re.compile(r"Command failed -:(\d+)")
 
 
@@ -71,6 +72,16 @@ class IprouteRouting:
                            "prohibit" if prohibit else "lookup", fwmark, fwmask,
                            msg.get("suppress_prefixlen")))
         return owned
+
+    def base_rules(self) -> set[Rule]:
+        names = {"static": 200, "wg": 201, "200": 200, "201": 201}  # `-N` prints numbers; be safe
+        found = set()
+        for msg in self._kernel()[0]:
+            table = names.get(str(msg.get("table")))
+            if (table in IPFIRE_PREFS and msg.get("protocol", "unspec") != str(PROTO) and set(msg) <= _BARE
+                    and msg.get("src", "all") == "all"):
+                found.add(Rule(msg["priority"], None, table, proto=0))
+        return found
 
     def routes(self) -> tuple[set[Route], set[Route]]:
         owned, halves = set(), set()

@@ -12,7 +12,7 @@ from typing import Any
 
 from zonevpn.errors import ApplyError
 from zonevpn.plan import Link
-from zonevpn.state import MAIN, PREF_RANGE, PROTO, Route, Rule
+from zonevpn.state import IPFIRE_PREFS, MAIN, PREF_RANGE, PROTO, Route, Rule
 
 _RTN_UNICAST, _RTN_PROHIBIT = 1, 8
 _FR_ACT_TO_TBL, _FR_ACT_PROHIBIT = 1, 8
@@ -64,6 +64,17 @@ class Pyroute2Routing:
                            "prohibit" if prohibit else "lookup", msg.get("fwmark"), msg.get("fwmask"),
                            None if suppress in (None, _NO_SUPPRESS) else suppress))
         return owned
+
+    def base_rules(self) -> set[Rule]:
+        found = set()
+        for msg in self.ipr.get_rules(family=socket.AF_INET):
+            table = msg.get("table")
+            if (table in IPFIRE_PREFS and msg.get("protocol") != PROTO and msg["action"] == _FR_ACT_TO_TBL
+                    and not msg.get("src") and not msg.get("dst") and not msg.get("fwmark")
+                    and not msg.get("iifname") and not msg.get("oifname")
+                    and msg.get("suppress_prefixlen") in (None, _NO_SUPPRESS)):
+                found.add(Rule(msg.get("priority"), None, table, proto=0))
+        return found
 
     def routes(self) -> tuple[set[Route], set[Route]]:
         """(routes zonevpn owns, the /1 halves in main that any wg interface has)."""
@@ -126,7 +137,9 @@ class Pyroute2Routing:
 
 
 def _rule_args(rule: Rule) -> dict[str, Any]:
-    args: dict[str, Any] = {"priority": rule.priority, "protocol": PROTO}
+    args: dict[str, Any] = {"priority": rule.priority}
+    if rule.proto:
+        args["protocol"] = rule.proto
     if rule.src:
         address, length = rule.src.split("/")
         args["src"], args["src_len"] = address, int(length)

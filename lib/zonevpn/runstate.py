@@ -4,6 +4,8 @@
   they are deleted, so a run killed in between still knows what it owes.
 - exits.json: each zone's last real way out (wgN or red). A kill switch engaged for a moment (every
   `wireguard reload` flushes the tunnel address) is no switch: the zone's connections are kept.
+- held: present between the initscript's stop and its next start (restart, a Services-page stop): every
+  bound zone is refused, whatever hooks run meanwhile. A reboot clears it, and boot starts zonevpn.
 """
 
 from __future__ import annotations
@@ -46,6 +48,18 @@ def write_taken(paths: Paths, routes: frozenset[Route]) -> None:
     path = _path(paths, "taken-routes.json")
     if routes or os.path.exists(path):
         _store(path, sorted([r.dst, r.dev, r.src or ""] for r in routes))
+
+
+def is_held(paths: Paths) -> bool:
+    return os.path.exists(_path(paths, "held"))
+
+
+def set_held(paths: Paths, held: bool) -> None:
+    path = _path(paths, "held")
+    if held:
+        _store(path, "held by `zonevpn hold`: bound zones refused until `zonevpn apply --resume`")
+    elif os.path.exists(path):
+        os.remove(path)
 
 
 def read_exits(paths: Paths) -> dict[str, str]:

@@ -13,6 +13,11 @@ from typing import NamedTuple
 PROTO = 122  # rtnetlink protocol id on every rule and route zonevpn creates
 MAIN = 254
 STATIC = 200  # IPFire's `static` table
+WG = 201  # IPFire's `wg` table (endpoint host routes via red)
+# IPFire's own `from all lookup static|wg` rules, where a stock box has them: static-routes (red.up) adds
+# its rule first, the wireguard initscript (S50) second, each without a pref, so the kernel gives each the
+# pref just below main's. Both scripts add theirs only if `ip rule | grep` finds none (see plan.base_rules).
+IPFIRE_PREFS = {STATIC: 32765, WG: 32764}
 ZONE_TABLE_BASE = 1000  # GREEN 1001, BLUE 1002, ORANGE 1003
 TUNNEL_TABLE_BASE = 1100  # table 1100+<peer id>: the tunnel's own address
 PREF_INBOUND = 1000  # replies of connections that came in through red use main
@@ -35,6 +40,7 @@ class Rule(NamedTuple):
     fwmark: int | None = None
     fwmask: int | None = None
     suppress_prefixlen: int | None = None
+    proto: int = PROTO  # 0: one of IPFire's own rules (see IPFIRE_PREFS), which carry no protocol
 
     def describe(self) -> str:
         parts = [f"pref {self.priority}"]
@@ -45,7 +51,9 @@ class Rule(NamedTuple):
         parts.append(f"lookup {_table_name(self.table)}" if self.action == "lookup" else self.action)
         if self.suppress_prefixlen is not None:
             parts.append(f"suppress_prefixlength {self.suppress_prefixlen}")
-        return " ".join(parts) + f" proto {PROTO}"
+        if self.proto == PROTO:
+            parts.append(f"proto {PROTO}")
+        return " ".join(parts)
 
 
 class Route(NamedTuple):
@@ -113,6 +121,7 @@ class Desired(NamedTuple):
     firewall6: Firewall  # ip6tables
     src_valid_mark: bool  # strict rp_filter must see the inbound mark (see plan.inbound)
     exits: tuple[tuple[str, str], ...]  # (zone, "wg3" | "refused" | "red") for status and conntrack
+    base_rules: frozenset[Rule] = frozenset()  # IPFire's own rules that must exist while zonevpn is active
 
 
 def _table_name(table: int) -> str:
