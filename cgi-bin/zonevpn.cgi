@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""IPFire web page for zonevpn (runs as the web server user). The logic lives in zonevpn.web."""
+"""IPFire web page for zonevpn (runs as the web server user). The only file zonevpn puts under cgi-bin (a
+ScriptAlias: anything executable here is callable from a browser); the logic, and the Perl helper that prints
+IPFire's frame, live in /usr/lib/zonevpn/zonevpn/web."""
 import os
 import sys
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from typing import TYPE_CHECKING
 
 from zonevpn.errors import EXIT_DRIFT, EXIT_OK, ZonevpnError
@@ -15,15 +16,21 @@ if TYPE_CHECKING:
     import argparse
 
 HOOK_EVENTS = ("wireguard", "firewall", "boot", "red")
+EXIT_NOT_RUNNING = 3  # LSB: program is not running
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("apply", help="make the kernel match the settings (prints every change)")
     p.add_argument("--dry-run", action="store_true", help="print the changes, make none")
+    p.add_argument("--resume", action="store_true", help="end a hold first (the initscript's start)")
     p.set_defaults(func=cmd_apply)
+    sub.add_parser("hold", help="refuse every bound zone until `apply --resume` (the initscript's stop)"
+                   ).set_defaults(func=cmd_hold)
     sub.add_parser("flush", help="remove everything zonevpn made; give back the /1 routes").set_defaults(
         func=cmd_flush)
     sub.add_parser("check", help="validate every input file").set_defaults(func=cmd_check)
+    sub.add_parser("running", help="print whether zonevpn is running, in IPFire's words").set_defaults(
+        func=cmd_running)
     p = sub.add_parser("status", help="per zone: exit, tunnel state, kill switch, drift")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
@@ -41,23 +48,68 @@ def _run(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False) -> 
     except ZonevpnError as err:
         if not dry_run:
             record(paths, None, err)
+            _refresh_status(paths, log)
         raise
     if dry_run:
         for line in result.changes:
             print(f"[dry-run] {line}")
     elif not flush:
         record(paths, result, None)
+    if not dry_run:
+        _refresh_status(paths, log)
     log.info(f"{len(result.changes)} changes" + (" (dry run)" if dry_run else "")
              + (f", {result.forgotten} conntrack entries forgotten" if result.forgotten else ""))
     return EXIT_OK
 
 
 def cmd_apply(args: argparse.Namespace, paths: Paths, log: Log) -> int:
+    if args.resume and not args.dry_run:
+        from zonevpn import runstate
+
+        runstate.set_held(paths, False)
     return _run(paths, log, dry_run=args.dry_run)
 
 
+def cmd_hold(args: argparse.Namespace, paths: Paths, log: Log) -> int:
+    """Stop without opening anything: the zones' rules, tables and firewall stay, their tunnels' routes go,
+    so a bound zone is refused (never sent to red) until start. Only flush or ENABLED=off hand them back."""
+    from zonevpn import runstate
+
+    runstate.set_held(paths, True)
+    return _run(paths, log)
+
+
 def cmd_flush(args: argparse.Namespace, paths: Paths, log: Log) -> int:
-    return _run(paths, log, flush=True)
+    from zonevpn import runstate
+
+    code = _run(paths, log, flush=True)
+    runstate.set_held(paths, False)  # handed back: nothing left to hold
+    return code
+
+
+def cmd_running(args: argparse.Namespace, paths: Paths, log: Log) -> int:
+    """The initscript's status in IPFire's words (`addonctrl zonevpn status`, the Services page look for
+    "is running" on the first line): running = enabled, not held, and zonevpn's rules in the kernel."""
+    from zonevpn import runstate
+    from zonevpn.routing import open_routing
+    from zonevpn.settings import read_settings
+
+    try:
+        enabled = read_settings(paths).enabled
+    except ZonevpnError:
+        enabled = False
+    routing = open_routing()
+    try:
+        installed = bool(routing.rules())
+    finally:
+        routing.close()
+    held = runstate.is_held(paths)
+    if enabled and installed and not held:
+        print("zonevpn is running.")
+        return EXIT_OK
+    why = "held: bound zones are refused until start" if held else "disabled" if not enabled else "no zone bound"
+    print(f"zonevpn is not running ({why}).")
+    return EXIT_NOT_RUNNING
 
 
 def cmd_hook(args: argparse.Namespace, paths: Paths, log: Log) -> int:
@@ -99,8 +151,32 @@ def cmd_status(args: argparse.Namespace, paths: Paths, log: Log) -> int:
     status = report(paths)
     text = json.dumps(status, indent=1)
     try:
-        write_atomic(paths.status, text + "\n")
-    except OSError:
-        pass
+        publish(paths.status, text + "\n")
+    except OSError as err:
+        log.warning(f"status not saved for the web page: {err}")
     print(text if args.json else format_text(status))
     return EXIT_OK if status["in_sync"] else EXIT_DRIFT
+
+
+def _refresh_status(paths: Paths, log: Log) -> None:
+    """After every apply (hooks included), so that the web page shows the truth without starting a root
+    process on each visit. Never turns an apply into a failure."""
+    from zonevpn.status import report
+
+    try:
+        publish(paths.status, json.dumps(report(paths), indent=1) + "\n")
+    except (ZonevpnError, OSError) as err:
+        log.warning(f"status not saved for the web page: {err}")
+
+
+def publish(path: str, text: str) -> None:
+    """Root's files for the web page go into a directory root made and alone can write (world-readable):
+    in one the web server user can write, it could swap the temp file for a symlink between write and chmod."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    st = os.lstat(directory)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise OSError(f"{directory} is not a directory of this user's own")
+    if st.st_mode & 0o777 != 0o755:
+        os.chmod(directory, 0o755)
+    write_atomic(path, text)

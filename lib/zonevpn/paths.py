@@ -54,12 +54,14 @@ class Paths(NamedTuple):
     def lock(self) -> str:
         return self._at("run/zonevpn.lock")
 
+    # Root's own output for the web page, in a directory only root can write: var/ipfire/zonevpn belongs to
+    # the web server user, who could plant a symlink there for root to follow.
     @property
     def status(self) -> str:
         """`zonevpn status --json` as last computed by root, for the web page (which runs as nobody)."""
-        return self._at("var/ipfire/zonevpn/status.json")
+        return self._at("var/lib/zonevpn/status.json")
 
     @property
     def last_result(self) -> str:
         """JSON summary of the last apply (time, changes, error) for `status` and the web page."""
-        return self._at("var/ipfire/zonevpn/last-apply.json")
+        return self._at("var/lib/zonevpn/last-apply.json")

@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from ipaddress import IPv4Address
 
 from zonevpn.errors import InputError
@@ -28,7 +30,7 @@ Values = dict[str, tuple[str, int]]
 
 def read_settings(paths: Paths) -> Settings:
     path = paths.settings
-    values = parse_strict(read_text(path), path)
+    values = parse_strict(_read_no_link(path), path)
     for key, (_, line) in values.items():
         if key not in KNOWN_KEYS and not _RESOLVER_KEY.match(key):
             zone = key.split("_", 1)[0]
@@ -38,6 +40,26 @@ def read_settings(paths: Paths) -> Settings:
     bindings = tuple(_binding(path, values, zone) for zone in ZONES)
     return Settings(_on_off(path, values, "ENABLED", default=False), bindings,
                     _resolvers(path, values), _seconds(path, values, "STALE_AFTER", 180))
+
+
+def _read_no_link(path: str) -> str:
+    """The web server user owns this file's directory: root must not follow a symlink it planted there (to
+    read /etc/shadow into an error message on the web page), nor block on a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise InputError(path, "is a symbolic link, not a file") from None
+        return read_text(path)  # missing or unreadable: read_text says which, in its words
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputError(path, "is not a regular file")
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(path, f"not UTF-8 text (byte {err.start})") from None
 
 
 def _binding(path: str, values: Values, zone: str) -> Binding:

@@ -51,9 +51,10 @@ def report(paths: Paths) -> dict[str, Any]:
 def _zone_status(config: Config, zone: Zone, live: Live, links: dict, drift: list[str],  # type: ignore[type-arg]
                  dump: dict, ages: dict) -> dict[str, Any]:  # type: ignore[type-arg]
     exit_ = next((e for e in config.exits if e.zone.name == zone.name), None)
-    peer = exit_.peer if exit_ else None
-    link = links.get(peer.interface) if peer else None
     where = live_exit(zone, live)
+    # the tunnel really in use (a fallback during failover), else the bound one: its facts are the ones shown
+    peer = next((p for p in exit_.candidates if p.interface == where), exit_.peer) if exit_ else None
+    link = links.get(peer.interface) if peer else None
     mine = [line for line in drift if _about(line, zone)]
     facts = dump.get(peer.interface, {}) if peer else {}
     age = ages.get(peer.interface) if peer and facts.get("handshake") else None
@@ -66,6 +67,7 @@ def _zone_status(config: Config, zone: Zone, live: Live, links: dict, drift: lis
         "handshake_age": age, "stale": bool(peer and (ages.get(peer.interface) or 0) > config.stale_after),
         "rx_bytes": facts.get("rx_bytes"), "tx_bytes": facts.get("tx_bytes"),
         "fallbacks": [p.interface for p in exit_.fallbacks] if exit_ else [],
+        "bound": exit_.peer.interface if exit_ else None,
         "dns_through_tunnel": bool(exit_ and exit_.dns), "ipv6": "refused" if exit_ else "direct"}
 
 

@@ -1,102 +1,108 @@
-"""One request of cgi-bin/zonevpn.cgi: check, maybe save and apply, then print the page inside IPFire's
-own frame (Perl's header.pl, through cgi-bin/zonevpn/frame.pl)."""
+"""One request of cgi-bin/zonevpn.cgi: maybe save and apply, then the page inside IPFire's own frame. A GET
+only reads files (status comes from what root last wrote, with its time); nothing a request carries reaches
+a shell, Perl or root. Every failure is still a page saying what went wrong, never Apache's bare 500."""
 
 from __future__ import annotations
 
-import json
+import html
 import os
-import subprocess
 import sys
-from typing import IO, Any
-from urllib.parse import urlparse
+from typing import IO
 
 from zonevpn.errors import InputError
 from zonevpn.ipfire import read_peers, read_zones
-from zonevpn.model import Settings
+from zonevpn.model import ZONES, Binding, Peer, Settings, Zone
 from zonevpn.paths import Paths
 from zonevpn.settings import read_settings, write_settings
-from zonevpn.web import lang, page
-from zonevpn.web.form import MAX_BODY, FormError, exit_tunnels, parse, settings_from
+from zonevpn.web import lang, page, privileged, request
+from zonevpn.web.form import build, exit_tunnels, settings_from
+from zonevpn.web.frame import Frame
+from zonevpn.web.lang import Text
+from zonevpn.web.page import Notice
+from zonevpn.web.request import Refused
 
-FRAME = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "zonevpn", "frame.pl")
-
-
-def same_site(environ: dict[str, str]) -> bool:
-    """IPFire ignores a POST unless its Referer names this server; a foreign Origin is refused too."""
-    server = environ.get("SERVER_NAME", "")
-    referer = urlparse(environ.get("HTTP_REFERER", "")).hostname
-    origin = environ.get("HTTP_ORIGIN")
-    return bool(server) and referer == server and (origin is None or urlparse(origin).hostname == server)
-
-
-def addonctrl(paths: Paths, action: str) -> None:
-    """IPFire's setuid helper runs /etc/rc.d/init.d/zonevpn <action> as root: a fixed action, no shell."""
-    command = [os.path.join(paths.root, "usr/local/bin/addonctrl"), "zonevpn", action]
-    subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False)
-
-
-def save(environ: dict[str, str], stdin: IO[bytes], paths: Paths) -> None:
-    length = environ.get("CONTENT_LENGTH", "0") or "0"
-    if not length.isdigit() or int(length) > MAX_BODY:
-        raise FormError(f"request refused: body over {MAX_BODY // 1024} KiB")
-    if not same_site(environ):
-        raise FormError("request refused: it did not come from this page (Referer/Origin)")
-    fields = parse(stdin.read(int(length)).decode("utf-8", "replace"))
-    try:
-        current = read_settings(paths)
-    except InputError:
-        current = Settings(False, ())
-    if not current.bindings:
-        from zonevpn.model import ZONES, Binding
-
-        current = Settings(current.enabled, tuple(Binding(z, None, True) for z in ZONES))
-    write_settings(paths, settings_from(fields, current, read_zones(paths), read_peers(paths)))
-    addonctrl(paths, "reload")
-
-
-def status(paths: Paths) -> dict[str, Any] | None:
-    addonctrl(paths, "status")  # as root, refreshes status.json (wg's handshake ages need root)
-    try:
-        with open(paths.status, encoding="utf-8") as handle:
-            data: dict[str, Any] = json.load(handle)
-            return data
-    except (OSError, ValueError):
-        return None
+DEFAULTS = Settings(False, tuple(Binding(zone, None, True) for zone in ZONES))
 
 
 def main(environ: dict[str, str] | None = None, stdin: IO[bytes] | None = None,
          stdout: IO[bytes] | None = None) -> int:
+    frame = Frame()  # Perl loads header.pl while Python does the rest
     environ = dict(os.environ if environ is None else environ)
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
-    paths = Paths.from_env()
-    strings = lang.load(paths.root, lang.language(paths.root))
-    messages: list[str] = []
-    errors: list[str] = []
-    if environ.get("REQUEST_METHOD") == "POST":
-        try:
-            save(environ, stdin, paths)
-            messages.append(strings.get("zonevpn saved", "saved"))
-        except (FormError, InputError) as err:
-            errors.append(str(err))
+    title = "zonevpn"
     try:
-        zones, peers = read_zones(paths), read_peers(paths)
-        settings = read_settings(paths)
-    except InputError as err:
-        zones, peers, settings = (), (), Settings(False, ())
-        errors.append(str(err))
-    boxes = page.boxes(strings, zones, exit_tunnels(peers), settings, status(paths), messages, errors)
-    frame(paths, strings.get("zonevpn title", "zonevpn"), boxes, stdout)
+        paths = Paths.from_env()
+        t = Text(lang.load(paths.root, lang.language(paths.root)))
+        title = t("zonevpn title")
+        body = respond(environ, stdin, paths, t)
+    except Exception as err:  # noqa: BLE001 - a bug still answers with a page that names it
+        body = ('<section class="section is-box is-error"><h2 class="title">zonevpn</h2><ul><li>'
+                f"{html.escape(type(err).__name__)}: {html.escape(str(err))}</li></ul></section>")
+    stdout.write(frame.around(body, title))
+    stdout.flush()
     return 0
 
 
-def frame(paths: Paths, title: str, boxes: list[tuple[str, str]], stdout: IO[bytes]) -> None:
-    payload = "\0".join([title, *(part for box in boxes for part in box)])
-    env = dict(os.environ, ZONEVPN_ROOT="" if paths.root == "/" else paths.root.rstrip("/"))
-    result = subprocess.run(["perl", FRAME], input=payload.encode(), capture_output=True, env=env, timeout=30)
-    if result.returncode != 0:  # no frame: still a page, never a blank one
-        stdout.write(b"Content-type: text/html; charset=utf-8\r\n\r\n<h1>zonevpn</h1>")
-        stdout.write(b"".join(f"<h2>{t}</h2>{html}".encode() for t, html in boxes))
-        return
-    stdout.write(result.stdout)
-    stdout.flush()
+def respond(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text) -> str:
+    errors: list[str] = []
+    zones, peers, box_known = _box(paths, t, errors)
+    settings, readable = _settings(paths, t, errors)
+    notice = None
+    if environ.get("REQUEST_METHOD") == "POST":
+        notice = _post(environ, stdin, paths, t, (zones, peers), settings if readable and box_known else None,
+                       errors)
+        settings, readable = _settings(paths, t, [])
+    form = build(zones, peers, settings) if readable and box_known else None
+    status = privileged.read_json(paths.status)
+    return page.render(t, form, settings, exit_tunnels(peers), status, errors, notice)
+
+
+def _box(paths: Paths, t: Text, errors: list[str]) -> tuple[tuple[Zone, ...], tuple[Peer, ...], bool]:
+    try:
+        return read_zones(paths), read_peers(paths), True
+    except InputError as err:
+        errors.append(t("zonevpn err ipfire", reason=str(err)))
+        return (), (), False
+
+
+def _settings(paths: Paths, t: Text, errors: list[str]) -> tuple[Settings, bool]:
+    """The settings and whether they can be edited: a file that cannot be read gets no form and no Save
+    (saving over it would blank every choice in it); a missing one is the first visit."""
+    try:
+        return read_settings(paths), True
+    except InputError as err:
+        if not os.path.lexists(paths.settings):
+            return DEFAULTS, True
+        errors.append(t("zonevpn err settings", reason=str(err)))
+        return DEFAULTS, False
+
+
+def _post(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text,
+          box: tuple[tuple[Zone, ...], tuple[Peer, ...]], current: Settings | None,
+          errors: list[str]) -> Notice | None:
+    try:
+        fields = request.posted_form(environ, stdin)
+        if current is None:
+            raise Refused("zonevpn err not editable")
+        new = settings_from(build(*box, current), fields, current)
+        if new != current:  # equal: the file is left byte for byte as it is
+            write_settings(paths, new)
+    except Refused as err:
+        errors.append(say(t, err))
+        return None
+    except OSError as err:
+        errors.append(t("zonevpn err write", reason=err.strerror or str(err)))
+        return None
+    title = t("zonevpn saved") if new != current else t("zonevpn unchanged")
+    try:
+        outcome = privileged.apply(paths)
+    except Refused as err:
+        errors.append(say(t, err))
+        return Notice(title, [t("zonevpn saved not applied")])
+    return Notice(title, [t("zonevpn applied", changes=outcome.changes), *outcome.warnings])
+
+
+def say(t: Text, err: Refused) -> str:
+    """A refusal in the admin's language, zones named as IPFire names them."""
+    return t(err.key, **{k: t.zone(str(v)) if k == "zone" else v for k, v in err.values.items()})

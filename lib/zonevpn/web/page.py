@@ -1,37 +1,49 @@
-"""Renders the page's boxes with jinja2 (autoescaped: a tunnel named <script> shows as text)."""
+"""Renders the page's body (IPFire's boxes) with jinja2, autoescaped: a tunnel named <script> shows as text."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import time
+from datetime import datetime
+from typing import Any, NamedTuple
 
-from zonevpn.model import Peer, Settings, Zone
+from zonevpn.model import Peer, Settings
+from zonevpn.web.form import Form
+from zonevpn.web.lang import Text
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 
-def _filesize(value: int) -> str:
+class Notice(NamedTuple):
+    title: str
+    lines: list[str]
+
+
+def filesize(value: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024  # type: ignore[assignment]
+        value /= 1024
     return str(value)
 
 
-def boxes(strings: dict[str, str], zones: tuple[Zone, ...], tunnels: list[Peer], settings: Settings,
-          status: dict[str, Any] | None, messages: list[str], errors: list[str]) -> list[tuple[str, str]]:
-    """(box title, box html) in page order."""
+def age(stamp: str, now: float | None = None) -> str:
+    """'42 s', '5 min', '3 h' since a status time (%Y-%m-%dT%H:%M:%S%z); '?' when it cannot be read."""
+    try:
+        taken = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except (TypeError, ValueError):
+        return "?"
+    seconds = max(int((time.time() if now is None else now) - taken), 0)
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min" if seconds < 7200 else f"{seconds // 3600} h"
+
+
+def render(t: Text, form: Form | None, settings: Settings, tunnels: list[Peer], status: dict[str, Any] | None,
+           errors: list[str], notice: Notice | None) -> str:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
-    env.filters["filesize"] = _filesize
-    context = {"t": lambda key: strings.get(key, key), "zones": zones, "tunnels": tunnels,
-               "settings": settings, "status": status, "messages": messages, "errors": errors,
-               "resolvers": dict(settings.resolvers)}
-    out = []
-    if messages or errors:
-        out.append((strings.get("zonevpn error", "") if errors else strings.get("zonevpn saved", ""),
-                    env.get_template("messages.html").render(context)))
-    out.append((strings.get("zonevpn exits", ""), env.get_template("exits.html").render(context)))
-    out.append((strings.get("zonevpn status", ""), env.get_template("status.html").render(context)))
-    return out
+    env.filters["filesize"] = filesize
+    context = {"t": t, "form": form, "settings": settings, "tunnels": tunnels, "status": status,
+               "errors": errors, "notice": notice, "age": age}
+    return "".join(env.get_template(name).render(context) for name in ("notices.html", "settings.html",
+                                                                        "status.html"))
