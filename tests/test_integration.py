@@ -1,125 +1,107 @@
-"""The hooks in IPFire's scripts: inserted once, run on every path the script takes, keep its exit
-status, and come out leaving the file byte for byte as it was. Scripts are run for real by /bin/sh."""
+"""The hooks in IPFire's real scripts (../shared/ipfire): inserted once, run once per event on every path the
+script takes, keep its exit status, and come out leaving the file byte for byte as it was. The scripts run
+for real in an IPFire box (tests/ipfire_box.py); `zonevpn` there is a recorder that logs how it is called."""
 
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
+import uuid
 
 import pytest
 
+from ipfire_box import SHARED, IPFireBox, unavailable
 from zonevpn import integration
 from zonevpn.log import Log
 from zonevpn.paths import Paths
 
-# Stand-ins shaped like IPFire's own files (header, rc functions, a case with an early exit).
-WIREGUARD = """#!/bin/sh
-###############################################################################
-# stand-in for IPFire's wireguard initscript                                  #
-###############################################################################
+pytestmark = pytest.mark.skipif(bool(unavailable()), reason=unavailable() or "")
+CALLS = "run/zonevpn-calls"
 
-. /etc/sysconfig/rc
-. ${rc_functions}
 
-ENABLED="${WG_ENABLED:-on}"
+def real(rel: str) -> str:
+    with open(os.path.join(SHARED, rel), encoding="utf-8") as handle:
+        return handle.read()
 
-case "${1}" in
-\tstart)
-\t\tif [ "${ENABLED}" != "on" ]; then
-\t\t\texit 0
-\t\tfi
-\t\techo started
-\t\t;;
-\tstop)
-\t\techo stopped
-\t\t;;
-\treload)
-\t\tfalse
-\t\t;;
-esac
-"""
-FIREWALL_LOCAL = """#!/bin/sh
-# Used for private firewall rules
 
-case "$1" in
-  start)
-\tiptables -t nat -A CUSTOMPREROUTING -i red0 -p tcp --dport 443 -j DNAT --to 192.168.1.52:443
-\t;;
-  stop)
-\t;;
-  reload)
-\t$0 stop
-\t$0 start
-\t;;
-esac
-"""
+WIREGUARD = real("src/initscripts/system/wireguard")
+FIREWALL_LOCAL = real("src/initscripts/sysconfig/firewall.local")
+
+
+@pytest.fixture(scope="module")
+def shared_box():
+    ns = f"zvint-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        with IPFireBox(ns) as built:
+            built.write("var/ipfire/wireguard/settings", "ENABLED=off\n")
+            built.write("var/ipfire/wireguard/peers", "")
+            built.write("var/ipfire/ethernet/settings", "GREEN_DEV=green0\nRED_TYPE=STATIC\n")
+            built.write("var/ipfire/red/iface", "red0")
+            for rel in ("var/ipfire/optionsfw/settings", "var/ipfire/ppp/settings", "var/ipfire/dns/settings"):
+                built.write(rel, "")
+            yield built
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
 @pytest.fixture
-def box(tmp_path):
-    root = tmp_path / "root"
-    files = (("etc/rc.d/init.d/wireguard", WIREGUARD), ("etc/sysconfig/firewall.local", FIREWALL_LOCAL),
-             ("etc/sysconfig/rc", "rc_functions=/dev/null\n"))
-    for rel, text in files:
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        path.chmod(0o755)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    calls = tmp_path / "calls"
-    fake = bin_dir / "zonevpn"  # records how IPFire's scripts would call the installed zonevpn
-    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
-    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    return Paths(str(root)), bin_dir, calls
+def box(shared_box):
+    """IPFire's pristine files again, and the recorder in place of zonevpn."""
+    shared_box.write("etc/rc.d/init.d/wireguard", WIREGUARD, 0o754)
+    shared_box.write("etc/sysconfig/firewall.local", FIREWALL_LOCAL, 0o755)
+    shared_box.write("usr/sbin/zonevpn", f'#!/bin/sh\necho "$*" >> /{CALLS}\n', 0o755)
+    shared_box.write(CALLS, "")
+    return shared_box
 
 
-def run(path: str, action: str, bin_dir, **env: str) -> int:  # type: ignore[no-untyped-def]
-    rc = os.path.join(os.path.dirname(os.path.dirname(path)), "..", "sysconfig", "rc")
-    text = open(path).read().replace(". /etc/sysconfig/rc", f". {rc}")
-    script = path + ".run"
-    with open(script, "w") as handle:
-        handle.write(text)
-    os.chmod(script, 0o755)
-    full = dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin", **env)
-    return subprocess.run(["/bin/sh", script, action], env=full, capture_output=True).returncode
+def calls(box: IPFireBox) -> list[str]:
+    return box.read(CALLS).splitlines()
 
 
 def test_install_twice_equals_once_and_remove_restores_every_byte(box):
-    paths, _, _ = box
+    paths = Paths(box.root)
     before = {p: open(p, "rb").read() for p in (paths.wg_initscript, paths.firewall_local)}
     assert integration.install(paths, Log(quiet=True)) == 2
     once = {p: open(p, "rb").read() for p in before}
     assert integration.install(paths, Log(quiet=True)) == 0
     assert {p: open(p, "rb").read() for p in before} == once
-    assert integration.missing(paths) == []
+    assert integration.problems(paths) == []
     integration.remove(paths, Log(quiet=True))
     assert {p: open(p, "rb").read() for p in before} == before
-    assert all(os.stat(p).st_mode & 0o777 == 0o755 for p in before)
+    assert os.stat(paths.wg_initscript).st_mode & 0o777 == 0o754
 
 
-def test_the_hook_runs_after_every_action_and_keeps_the_exit_status(box):
-    paths, bin_dir, calls = box
-    integration.install(paths, Log(quiet=True))
-    assert run(paths.wg_initscript, "start", bin_dir) == 0
-    assert run(paths.wg_initscript, "start", bin_dir, WG_ENABLED="off") == 0  # the early exit
-    assert run(paths.wg_initscript, "reload", bin_dir) == 1  # its failure stays its failure
-    assert run(paths.wg_initscript, "stop", bin_dir) == 0
-    assert calls.read_text().splitlines() == ["hook wireguard start", "hook wireguard start",
-                                              "hook wireguard reload", "hook wireguard stop"]
+def test_one_wireguard_event_is_one_run_on_every_path_and_keeps_the_exit_status(box):
+    """Issue 9 defect 14: `restart` (stop; sleep 1; start as children) ran zonevpn three times."""
+    integration.install(Paths(box.root), Log(quiet=True))
+    script = "/etc/rc.d/init.d/wireguard"
+    assert box.run(script, "start", check=False).returncode == 0  # ENABLED=off: its early exit
+    assert box.run(script, "stop", check=False).returncode == 0
+    assert box.run(script, "restart", check=False).returncode == 0
+    assert box.run(script, "bogus", check=False).returncode == 1  # its failure stays its failure
+    assert calls(box) == ["hook wireguard start", "hook wireguard stop", "hook wireguard restart",
+                          "hook wireguard bogus"]
 
 
-def test_firewall_local_calls_the_hook_on_start_and_reload_only(box):
-    paths, bin_dir, calls = box
-    integration.install(paths, Log(quiet=True))
-    for action in ("start", "stop"):
-        run(paths.firewall_local, action, bin_dir)
-    assert calls.read_text().splitlines() == ["hook firewall start"]
+@pytest.mark.parametrize(("command", "runs"), [
+    (("/etc/sysconfig/firewall.local", "start"), ["hook firewall start"]),
+    (("/etc/sysconfig/firewall.local", "stop"), []),
+    (("/etc/sysconfig/firewall.local", "reload"), ["hook firewall reload"]),  # it runs $0 stop and $0 start
+    (("/etc/rc.d/init.d/firewall", "start"), ["hook firewall reload"]),  # IPFire's: firewallctrl -> rules.pl
+    (("/etc/rc.d/init.d/firewall", "restart"), ["hook firewall reload"]),
+    (("/etc/rc.d/init.d/firewall", "reload"), ["hook firewall reload"]),
+])
+def test_one_firewall_event_is_one_run(box, command, runs):
+    """Issue 9 defect 14: a firewall reload ran zonevpn twice, a `firewall start` four times."""
+    integration.install(Paths(box.root), Log(quiet=True))
+    box.write("var/ipfire/red/active", "")
+    box.run(*command, check=False)
+    assert calls(box) == runs
 
 
 def test_a_missing_firewall_local_is_created_and_removed_again(box):
-    paths, _, _ = box
+    paths = Paths(box.root)
     os.remove(paths.firewall_local)
     integration.install(paths, Log(quiet=True))
     assert open(paths.firewall_local).read().startswith("#!/bin/sh\n# BEGIN zonevpn")
@@ -128,22 +110,50 @@ def test_a_missing_firewall_local_is_created_and_removed_again(box):
 
 
 def test_an_uninstalled_zonevpn_leaves_the_script_working(box):
-    paths, bin_dir, calls = box
-    integration.install(paths, Log(quiet=True))
-    os.remove(bin_dir / "zonevpn")
-    assert run(paths.wg_initscript, "stop", bin_dir) == 0 and not calls.exists()
+    integration.install(Paths(box.root), Log(quiet=True))
+    os.remove(box.path("usr/sbin/zonevpn"))
+    assert box.run("/etc/rc.d/init.d/wireguard", "stop", check=False).returncode == 0
+    assert box.run("/etc/sysconfig/firewall.local", "reload", check=False).returncode == 0
+    assert calls(box) == []
 
 
 def test_a_core_update_that_replaced_the_initscript_is_repaired_with_a_warning(box, capsys):
-    paths, _, _ = box
+    paths = Paths(box.root)
     integration.install(paths, Log(quiet=True))
-    with open(paths.wg_initscript, "w") as handle:
-        handle.write(WIREGUARD)  # the update's fresh copy
+    box.write("etc/rc.d/init.d/wireguard", WIREGUARD, 0o754)  # the update's fresh copy
     assert integration.repair(paths, Log()) == [paths.wg_initscript]
     assert "missing from" in capsys.readouterr().err
-    assert integration.missing(paths) == []
+    assert integration.problems(paths) == []
 
 
-@pytest.mark.parametrize("text", ["#!/bin/sh", "", "echo no shebang\n", "#!/bin/sh\r\nexit 0\r\n"])
+@pytest.mark.parametrize(("admin", "culprit", "words"), [
+    ("#!/usr/bin/perl\nprint 1;\n", "#!/usr/bin/perl", "not a shell script"),
+    (FIREWALL_LOCAL.replace("  start)\n", "  start)\n        trap 'logger done' EXIT\n"), "logger", "own EXIT trap"),
+    (FIREWALL_LOCAL.replace("  start)\n", "  start)\n        trap cleanup 0\n"), "cleanup", "own EXIT trap"),
+    (FIREWALL_LOCAL.replace("  start)\n", "  start)\n        exec /usr/local/bin/my-rules\n"), "my-rules", "`exec`"),
+])
+def test_a_firewall_local_that_cannot_run_our_block_is_reported_with_its_line(box, admin, culprit, words):
+    """Issue 9 defect 9: such a file silently disabled the block while `integrate check` said it was there."""
+    paths = Paths(box.root)
+    box.write("etc/sysconfig/firewall.local", admin, 0o755)
+    integration.install(paths, Log(quiet=True))
+    line = next(n for n, text in enumerate(box.read("etc/sysconfig/firewall.local").splitlines(), 1)
+                if culprit in text)  # as the admin sees the file now, our block included
+    found = integration.problems(paths)
+    assert len(found) == 1 and f"firewall.local:{line}:" in found[0], found
+    assert words in found[0]
+    check = subprocess.run(["python3", "-m", "zonevpn", "--root", box.root, "integrate", "check"],
+                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH="lib"))
+    assert check.returncode == 4 and words in check.stderr
+
+
+def test_redirecting_exec_and_our_own_block_are_no_problem(box):
+    admin = FIREWALL_LOCAL.replace("  start)\n", "  start)\n        exec 2>/dev/null\n")
+    box.write("etc/sysconfig/firewall.local", admin, 0o755)
+    integration.install(Paths(box.root), Log(quiet=True))
+    assert integration.problems(Paths(box.root)) == []
+
+
+@pytest.mark.parametrize("text", ["#!/bin/sh", "", "echo no shebang\n", "#!/bin/sh\r\nexit 0\r\n", FIREWALL_LOCAL])
 def test_odd_firewall_local_files_round_trip(text):
     assert integration.remove_firewall_block(integration.add_firewall_block(text)) == text

@@ -8,6 +8,7 @@ Inserting twice changes nothing; removing leaves the file byte for byte as it wa
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING
 
 from zonevpn.errors import EXIT_DRIFT, EXIT_OK
@@ -19,16 +20,18 @@ if TYPE_CHECKING:
     import argparse
 
 WG_MARK = "# zonevpn-hook"
-WG_LINE = ("ZONEVPN_ACTION=\"${1}\"; trap 'zv=$?; command -v zonevpn >/dev/null 2>&1 && "
-           "zonevpn hook wireguard \"${ZONEVPN_ACTION}\" >/dev/null 2>&1; exit ${zv}' EXIT  "
-           f"{WG_MARK}: added by the zonevpn add-on, removed on uninstall\n")
+# Armed by the outermost run only: `restart` runs `$0 stop` and `$0 start` as children, and firewall.local's
+# `reload` runs `$0 stop` and `$0 start`: with the mark exported they skip, so one event is one zonevpn run.
+WG_LINE = ("[ -n \"${ZONEVPN_WG_HOOK}\" ] || { export ZONEVPN_WG_HOOK=\"${1}\"; trap 'zv=$?; "
+           "command -v zonevpn >/dev/null 2>&1 && zonevpn hook wireguard \"${ZONEVPN_WG_HOOK}\" >/dev/null 2>&1; "
+           f"exit ${{zv}}' EXIT; }}  {WG_MARK}: added by the zonevpn add-on, removed on uninstall\n")
 BEGIN, END = "# BEGIN zonevpn", "# END zonevpn\n"
 CREATED = " (file created by zonevpn)"
 NEWLINE = " (newline added)"
 FW_BLOCK = (f"{BEGIN}: re-applies zone exits after IPFire's own rules; removed on uninstall\n"
-            "ZONEVPN_ACTION=\"${1}\"; trap 'zv=$?; case \"${ZONEVPN_ACTION}\" in start|reload) "
-            "command -v zonevpn >/dev/null 2>&1 && zonevpn hook firewall \"${ZONEVPN_ACTION}\" "
-            ">/dev/null 2>&1;; esac; exit ${zv}' EXIT\n" + END)
+            "[ -n \"${ZONEVPN_FW_HOOK}\" ] || { export ZONEVPN_FW_HOOK=\"${1}\"; trap 'zv=$?; "
+            "case \"${ZONEVPN_FW_HOOK}\" in start|reload) command -v zonevpn >/dev/null 2>&1 && "
+            "zonevpn hook firewall \"${ZONEVPN_FW_HOOK}\" >/dev/null 2>&1;; esac; exit ${zv}' EXIT; }\n" + END)
 STUB = "#!/bin/sh\n"
 
 
@@ -124,6 +127,42 @@ def remove(paths: Paths, log: Log) -> int:
     return changed
 
 
+SHELLS = ("#!/bin/sh", "#!/bin/bash", "#!/usr/bin/env sh", "#!/usr/bin/env bash")
+_OWN_TRAP = re.compile(r"^\s*trap\s.*(\bEXIT\b|\s0\s*$)")
+_EXEC = re.compile(r"^\s*exec\s+(?![0-9]*[<>&])\S")  # exec with a program, not only redirections
+
+
+def firewall_local_problems(text: str | None, path: str) -> list[str]:
+    """Ways an admin's firewall.local keeps our EXIT trap from running, each naming file and line: it is no
+    shell script, it sets its own EXIT trap (the later trap replaces the earlier), or it execs a program."""
+    if text is None:
+        return []
+    lines, problems, inside = text.splitlines(), [], False
+    if not lines or lines[0].strip() not in SHELLS:
+        problems.append(f"{path}:1: not a shell script (its first line is not #!/bin/sh or #!/bin/bash), "
+                        "so the zonevpn block in it never runs")
+    for number, line in enumerate(lines, start=1):
+        if line.startswith(BEGIN) or line == END.strip():
+            inside = line.startswith(BEGIN)
+            continue
+        if inside:
+            continue
+        if _OWN_TRAP.search(line):
+            problems.append(f"{path}:{number}: sets its own EXIT trap, which replaces zonevpn's: "
+                            "zone exits are not re-applied after a firewall reload")
+        elif _EXEC.search(line):
+            problems.append(f"{path}:{number}: `exec` replaces the script, and zonevpn's EXIT trap with it")
+    return problems
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
 def missing(paths: Paths) -> list[str]:
     gone = []
     for path, mark in ((paths.wg_initscript, WG_MARK), (paths.firewall_local, BEGIN)):
@@ -137,13 +176,20 @@ def missing(paths: Paths) -> list[str]:
 
 
 def repair(paths: Paths, log: Log) -> list[str]:
-    """A Core Update replaces IPFire's initscript and drops our line: put it back, and say so."""
+    """A Core Update replaces IPFire's initscript and drops our line: put it back, and say so. Run by every
+    hook and boot start, so whichever event comes first after the update repairs it."""
     gone = missing(paths)
     for path in gone:
         log.warning(f"the zonevpn hook was missing from {path} (a Core Update?): putting it back")
     if gone:
         install(paths, log)
     return gone
+
+
+def problems(paths: Paths) -> list[str]:
+    """Hooks that are missing or present but unable to run."""
+    found = [f"{path}: the zonevpn hook is missing" for path in missing(paths)]
+    return found + firewall_local_problems(_read(paths.firewall_local), paths.firewall_local)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -158,8 +204,10 @@ def cmd_integrate(args: argparse.Namespace, paths: Paths, log: Log) -> int:
     elif args.action == "remove":
         remove(paths, log)
     else:
-        gone = missing(paths)
-        for path in gone:
-            log.warning(f"the zonevpn hook is missing from {path}")
-        return EXIT_DRIFT if gone else EXIT_OK
+        found = problems(paths)
+        for problem in found:
+            log.warning(problem)
+        return EXIT_DRIFT if found else EXIT_OK
+    for problem in firewall_local_problems(_read(paths.firewall_local), paths.firewall_local):
+        log.warning(problem)
     return EXIT_OK
