@@ -121,6 +121,10 @@ def hook(event: str, action: str, paths: Paths, log: Log) -> int:
     nothing more is changed, so the kill-switch blocks already in the kernel stay where they are."""
     log.quiet = True
     try:
+        if os.path.exists(paths.wg_initscript):  # a Core Update dropped our line: the first hook puts it back
+            from zonevpn.integration import repair
+
+            repair(paths, log)
         _run(paths, log)
     except ZonevpnError as err:
         log.error(f"{event} {action}: {err}")
@@ -135,10 +139,13 @@ def cmd_check(args: argparse.Namespace, paths: Paths, log: Log) -> int:
     config = load(paths)
     for warning in config.warnings:
         log.warning(warning)
-    if os.path.exists(paths.wg_initscript):  # on IPFire (or a lab): the hooks must be there
-        from zonevpn.integration import repair
+    if os.path.exists(paths.wg_initscript):  # on IPFire (or a lab): the hooks must be there and able to run
+        from zonevpn.integration import firewall_local_problems, repair
 
         repair(paths, log)
+        with open(paths.firewall_local, encoding="utf-8", errors="replace") as handle:
+            for problem in firewall_local_problems(handle.read(), paths.firewall_local):
+                log.warning(problem)
     exits = ", ".join(f"{e.zone.name}->{e.peer.interface}" for e in config.exits) or "none"
     print(f"ok: {len(config.zones)} zones, {sum(p.kind == 'net' for p in config.peers)} net-to-net "
           f"tunnels, zonevpn {'enabled' if config.enabled else 'disabled'}, exits: {exits}")
