@@ -34,10 +34,14 @@ WEB = {"cgi-bin/zonevpn.cgi": "srv/web/ipfire/cgi-bin/zonevpn.cgi",
        "addon/lang/zonevpn.de.pl": "var/ipfire/addon-lang/zonevpn.de.pl"}
 # The only executables on the box; everything else is 0644 (a shared library needs no x bit to be loaded).
 # The initscript is 0754 as IPFire's INSTALL_INITSCRIPT installs its own.
-EXECUTABLE = {"etc/rc.d/init.d/zonevpn": 0o754,
+MODES = {"etc/rc.d/init.d/zonevpn": 0o754,
               "etc/rc.d/init.d/networking/red.up/50-zonevpn": 0o755,
               "usr/sbin/zonevpn": 0o755,
-              "srv/web/ipfire/cgi-bin/zonevpn.cgi": 0o755}
+              "srv/web/ipfire/cgi-bin/zonevpn.cgi": 0o755,
+              # IPFire's lang.pl (BuildCacheLang, run by update-lang-cache) sets add-on strings to 0004;
+              # shipping them so keeps the installed tree equal to the package
+              "var/ipfire/addon-lang/zonevpn.en.pl": 0o004,
+              "var/ipfire/addon-lang/zonevpn.de.pl": 0o004}
 SCRIPTS = ("install.sh", "uninstall.sh", "update.sh")
 
 
@@ -126,7 +130,7 @@ def mode(rel: str, kind: bytes) -> int:
         return 0o755
     if kind == tarfile.SYMTYPE:
         return 0o777
-    return EXECUTABLE.get(rel, 0o644)
+    return MODES.get(rel, 0o644)
 
 
 def _kind(path: str) -> bytes:

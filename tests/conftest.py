@@ -43,6 +43,18 @@ def pytest_terminal_summary(terminalreporter):  # type: ignore[no-untyped-def]
         terminalreporter.write_line(f"lab tests skipped: {_REASON[0]}")
 
 
+@pytest.fixture(scope="session")
+def package(tmp_path_factory) -> str:
+    """The add-on as `make pak` builds it (a copy: the build directory is rewritten by later builds)."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run(["make", "-s", "pak"], cwd=repo, check=True, capture_output=True)
+    name = subprocess.run(["python3", "addon/package.py", "name"], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    out = tmp_path_factory.mktemp("pak") / name
+    shutil.copy(os.path.join(repo, "build", name), out)
+    return str(out)
+
+
 @pytest.fixture
 def lab():
     from lab import Lab

@@ -30,6 +30,7 @@ SHARED = os.path.normpath(os.path.join(REPO, "..", "shared", "ipfire"))
 # The PATH IPFire's setuid helpers give every command (setuid.c); initscripts inherit it.
 IPFIRE_PATH = "/usr/local/bin:/usr/local/sbin:/sbin:/usr/sbin:/bin:/usr/bin"
 WG_ENV = "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD"
+PY310 = os.path.realpath(os.path.join(REPO, ".venv", "bin", "python3"))  # the venv is made from a 3.10
 REAL_IP = "/usr/lib/zvbox/ip"  # iproute2's binary, moved aside in the box for the wireguard stand-in
 
 STANDINS = {
@@ -234,6 +235,10 @@ class IPFireBox:
         self.write("etc/iproute2/rt_tables", rt_tables())
         os.remove(self.path("usr/bin/sh"))  # IPFire's /bin/sh is bash; its `#!/bin/sh` scripts need it
         os.symlink("bash", self.path("usr/bin/sh"))
+        if os.path.basename(PY310).startswith("python3.10"):  # IPFire's python3 is 3.10 (Debian's is newer)
+            os.remove(self.path("usr/bin/python3"))
+            os.symlink(PY310, self.path("usr/bin/python3"))
+            os.chmod(self.path("root"), 0o755)  # pyenv's 3.10 lives under /root: the web user must reach it
         for name in ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
                      "ip6tables-restore"):  # IPFire is built with --disable-nftables
             link = self.path(f"usr/sbin/{name}")

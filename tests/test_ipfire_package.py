@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import tarfile
 import uuid
@@ -21,16 +20,6 @@ pytestmark = pytest.mark.skipif(bool(unavailable()), reason=unavailable() or "")
 # install, IPFire's convention) and the installer's logs.
 KEPT_BY_DESIGN = ("var/ipfire/backup/addons/backup/zonevpn.ipf", "var/log/pakfire-zonevpn-")
 WATCHED = ("etc", "opt", "srv", "usr/sbin", "usr/lib/zonevpn", "var/ipfire", "var/cache/pakfire", "run")
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory) -> str:
-    subprocess.run(["make", "-s", "pak"], cwd=REPO, check=True, capture_output=True)
-    name = subprocess.run(["python3", "addon/package.py", "name"], cwd=REPO, capture_output=True, text=True,
-                          check=True).stdout.strip()
-    out = tmp_path_factory.mktemp("pak") / name
-    shutil.copy(os.path.join(REPO, "build", name), out)
-    return str(out)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPOCH = 1700000000
 EXECUTABLE = {"etc/rc.d/init.d/zonevpn": 0o754, "etc/rc.d/init.d/networking/red.up/50-zonevpn": 0o755,
               "usr/sbin/zonevpn": 0o755, "srv/web/ipfire/cgi-bin/zonevpn.cgi": 0o755}
+MODES = {**EXECUTABLE, "var/ipfire/addon-lang/zonevpn.en.pl": 0o004, "var/ipfire/addon-lang/zonevpn.de.pl": 0o004}
 META_KEYS = ["Name", "Summary", "ProgVersion", "Release", "Size", "Dependencies", "File", "Services"]
 
 
@@ -96,7 +97,7 @@ def test_every_member_is_root_owned_with_the_box_modes_whoever_built_it(built: t
         elif info.issym():
             assert info.name == "etc/rc.d/rc3.d/S19zonevpn" and info.linkname == "../init.d/zonevpn"
         else:
-            assert info.isreg() and info.mode == EXECUTABLE.get(info.name, 0o644), (info.name, oct(info.mode))
+            assert info.isreg() and info.mode == MODES.get(info.name, 0o644), (info.name, oct(info.mode))
     assert {i.name: i.mode for i in inner if i.mode & 0o111 and i.isreg()} == EXECUTABLE
     assert {i.name: i.mode for i in outer} == {"ROOTFILES": 0o644, "files.tar.xz": 0o644, "meta-zonevpn": 0o644,
                                                "install.sh": 0o755, "uninstall.sh": 0o755, "update.sh": 0o755}

@@ -257,6 +257,10 @@ class Lab:
     def firewall(self, action: str) -> subprocess.CompletedProcess[str]:
         return self.fw("/etc/rc.d/init.d/firewall", action)
 
+    def write_ipfire(self, rel: str, text: str, mode: int = 0o644) -> None:
+        """A file on the box (IPFire's settings, or a script a Core Update replaced)."""
+        files.write(self.root, rel, text, mode)
+
     def write_zonevpn_settings(self, **values: str) -> None:
         files.write(self.root, "var/ipfire/zonevpn/settings",
                     "".join(f"{key}={value}\n" for key, value in values.items()))

@@ -23,7 +23,6 @@ USER, PASSWORD = "admin", "ipfire-test"
 HOST = "ipfire.localdomain"
 PORT = 444
 URL = f"https://127.0.0.1:{PORT}/cgi-bin/zonevpn.cgi"
-PY310 = os.path.realpath(os.path.join(REPO, ".venv", "bin", "python3"))
 SITE = next(p for p in sys.path if p.endswith("site-packages"))
 
 # Debian's apache2 in place of IPFire's: IPFire's main httpd.conf is not in ../shared/ipfire, so this file is
@@ -138,10 +137,6 @@ class WebBox:
                      0o004)  # as IPFire's lang.pl BuildCacheLang leaves them
         box.write("opt/pakfire/db/installed/meta-zonevpn", "Name: zonevpn\nSummary: zone exits\nProgVersion: 0.1.0\n"
                   "Release: 1\nSize: 1\nDependencies:\nFile: zonevpn-0.1.0-1.ipfire\nServices: zonevpn\n")
-        # IPFire's Python is 3.10: the box's python3 is this machine's 3.10 (the venv's interpreter)
-        os.remove(box.path("usr/bin/python3"))
-        os.symlink(PY310, box.path("usr/bin/python3"))
-        os.chmod(box.path("root"), 0o755)  # pyenv's 3.10 lives under /root: the web user must reach it
         box.run("python3", "-m", "compileall", "-q", "/usr/lib/zonevpn")  # as the package does
         for rel in ("var/ipfire/zonevpn", "var/ipfire/zonevpn/settings", "var/ipfire/wireguard",
                     "var/ipfire/wireguard/settings", "var/ipfire/wireguard/peers"):
