@@ -97,6 +97,7 @@ def test_blue_fails_over_to_the_fallback_tunnel_and_comes_back(lab):
         two.fw("ip", "link", "del", "wg3")
         switched = two.zonevpn("hook", "wireguard", "reload")
         assert switched.returncode == 0
+        two.zonevpn("integrate", "remove")  # the hook wired itself in (Core Update repair): this test applies by hand
         assert two.probe("BLUE").seen == VPN2, two.dump()
         log = two.zonevpn("apply").stderr
         two.wireguard("reload")  # wg3 is back

@@ -157,6 +157,7 @@ class Lab:
         for peer_id in self.providers:
             self._provider(peer_id)
         self.firewall("start")
+        self.fw("/etc/rc.d/init.d/static-routes", "start")  # as red.up left it on a booted box
 
     def _sysctls(self) -> None:
         for host in ("fw", "isp", "vpn"):
