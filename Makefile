@@ -8,7 +8,7 @@ PY        := $(VENV)/bin/python
 APT_PKGS  := iproute2 iptables wireguard-go wireguard-tools conntrack kmod procps python3-venv python3 perl \
              apache2 apache2-utils chromium xz-utils gcc libc6-dev openssl \
              libcgi-pm-perl libhtml-parser-perl libnetwork-ipv4addr-perl libimager-qrcode-perl \
-             libwww-perl libswitch-perl
+             libwww-perl libswitch-perl location python3-location unbound
 RUN       := PYTHONPATH=lib:tests SETUPTOOLS_USE_DISTUTILS=stdlib
 
 .PHONY: setup test demo lint bench soak clean
@@ -16,7 +16,7 @@ RUN       := PYTHONPATH=lib:tests SETUPTOOLS_USE_DISTUTILS=stdlib
 setup: $(VENV)/.stamp .sysdeps.stamp
 
 .sysdeps.stamp:
-	@missing=""; for c in ip iptables-legacy wg wireguard-go conntrack apache2 htpasswd chromium perl python3 xz gcc openssl; do \
+	@missing=""; for c in ip iptables-legacy wg wireguard-go conntrack apache2 htpasswd chromium perl python3 xz gcc openssl location unbound; do \
 	  command -v $$c >/dev/null 2>&1 || missing=1; done; \
 	perl -MCGI -MHTML::Entities -MNet::IPv4Addr -MImager::QRCode -MLWP::UserAgent -MSwitch -e1 2>/dev/null || missing=1; \
 	if [ -n "$$missing" ]; then \

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from ipfire_box import SHARED, IPFireBox, unavailable
+from ipfire_box import REPO, SHARED, IPFireBox, unavailable
 from zonevpn import integration
 from zonevpn.log import Log
 from zonevpn.paths import Paths
@@ -157,3 +157,24 @@ def test_redirecting_exec_and_our_own_block_are_no_problem(box):
 @pytest.mark.parametrize("text", ["#!/bin/sh", "", "echo no shebang\n", "#!/bin/sh\r\nexit 0\r\n", FIREWALL_LOCAL])
 def test_odd_firewall_local_files_round_trip(text):
     assert integration.remove_firewall_block(integration.add_firewall_block(text)) == text
+
+
+def test_the_pages_probe_request_runs_one_probe_in_roots_reload_and_follows_no_link(box):
+    """The page cannot pass addonctrl an argument: it leaves a flag that the initscript's reload removes (a
+    symlink planted there is removed as a link, its target untouched) before `zonevpn probe` runs."""
+    box.copy(os.path.join(REPO, "initscripts", "zonevpn"), "etc/rc.d/init.d/zonevpn", 0o754)
+    box.write("root/secret", "root's own\n", 0o600)
+    for flag in ("file", "link"):
+        os.makedirs(box.path("var/ipfire/zonevpn"), exist_ok=True)
+        if flag == "file":
+            box.write("var/ipfire/zonevpn/probe-requested", "requested by the web page\n")
+        else:
+            os.symlink("/root/secret", box.path("var/ipfire/zonevpn/probe-requested"))
+        box.write(CALLS, "")
+        box.run("/etc/rc.d/init.d/zonevpn", "reload", check=False)
+        assert calls(box) == ["--quiet apply", "--quiet probe"], flag
+        assert not os.path.lexists(box.path("var/ipfire/zonevpn/probe-requested"))
+    assert box.read("root/secret") == "root's own\n"
+    box.write(CALLS, "")
+    box.run("/etc/rc.d/init.d/zonevpn", "reload", check=False)
+    assert calls(box) == ["--quiet apply"]  # no request: no probe

@@ -35,6 +35,8 @@ STATES = {
     "a zone the box lost": "ENABLED=on\nORANGE_TUNNEL=3\nORANGE_FALLBACK=4\nBLUE_TUNNEL=4\n",
     "a site tunnel bound by hand": "ENABLED=on\nBLUE_TUNNEL=5\nBLUE_FALLBACK=7\n",
     "hand-written file": "# by hand\nENABLED=on\n\nBLUE_TUNNEL=3\nBLUE_KILLSWITCH=\nGREEN_DNS=off\n",
+    "settings the page does not show": "ENABLED=on\nBLUE_TUNNEL=3\nPROBE_URL=http://203.0.113.10:8080/ip\n"
+                                       "TUNNEL_3_PROBE=10.5.0.1\n",
     "missing file": None,
 }
 NO_ORANGE = "CONFIG_TYPE=3\n"  # green + red + blue: orange is gone
@@ -328,3 +330,53 @@ def test_every_message_key_exists_in_both_languages():
             keys = set(re.findall(r"^'([^']+)' =>", handle.read(), re.M))
         assert used <= keys, (lang, sorted(used - keys))
     assert Text({"k": "{zone}!"})("k", zone="X") == "X!" and Text({})("missing") == "missing"
+
+
+def _write(root: str, rel: str, text: str) -> None:
+    os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+    with open(os.path.join(root, rel), "w") as handle:
+        handle.write(text)
+
+
+def test_kill_switch_since_and_why_the_history_and_the_last_probe_are_shown_escaped(root):
+    """Issue 13: the page shows the kill switch's state with since and why, the history and each exit proven."""
+    state = {"engaged": True, "since": 1795613612.5, "why": "wg3 missing", "engaged_since_boot": 2,
+             "engaged_last_24h": 1}
+    status = {"generated": "2026-01-10T12:00:00+0000", "enabled": True, "in_sync": True, "last_apply": None,
+              "zones": [{"zone": "BLUE", "exit": "refused", "tunnel_name": "nordvpn", "interface": "wg3",
+                         "bound": "wg3", "present": False, "up": False, "handshake_age": None, "stale": False,
+                         "rx_bytes": None, "tx_bytes": None, "killswitch_engaged": True, "in_sync": True,
+                         "fallbacks": [], "killswitch_state": state}]}
+    _write(root, "var/lib/zonevpn/status.json", json.dumps(status))
+    _write(root, "var/lib/zonevpn/history.jsonl", json.dumps(
+        {"ts": 1795613612.5, "kind": "engaged", "zone": "BLUE", "detail": "wg3 <script>x</script> missing"}) + "\n")
+    _write(root, "var/lib/zonevpn/probe.json", json.dumps(
+        {"time": "2026-01-10T12:01:00+0000", "url": "http://203.0.113.10:8080/ip",
+         "exits": [{"interface": "wg3", "name": "nordvpn", "source": "10.5.0.2", "public": "192.0.2.10",
+                    "country": "Netherlands", "country_code": "NL"}]}))
+    shown = page(root)
+    killswitch = shown[shown.index('id="status-blue"'):]
+    assert "since 20" in killswitch and "wg3 missing" in killswitch and "2x since boot, 1x in 24 h" in killswitch
+    assert "wg3 &lt;script&gt;x&lt;/script&gt; missing" in shown and "<script>x" not in shown
+    assert "192.0.2.10" in shown and "Netherlands [NL]" in shown
+    assert 'value="probe"' not in shown  # no PROBE_URL: no button, nothing is contacted
+
+
+PROBE_BY_ROOT = ('if [ -e "$ROOT/var/ipfire/zonevpn/probe-requested" ]; then rm -f "$ROOT/var/ipfire/zonevpn/'
+                 'probe-requested"; echo \'{"time": "now", "url": "u", "exits": []}\' > '
+                 '"$ROOT/var/lib/zonevpn/probe.json"; fi\n')
+
+
+def test_the_probe_button_asks_root_through_addonctrl_and_nothing_more(root):
+    put_settings(root, "ENABLED=on\nBLUE_TUNNEL=3\nPROBE_URL=http://203.0.113.10:8080/ip\n")
+    addonctrl(root, f"ROOT={root}\n" + APPLY_OK + PROBE_BY_ROOT)
+    assert 'value="probe"' in page(root)
+    before = settings_bytes(root)
+    for body, env in ((b"ACTION=probe&BLUE_TUNNEL=", None), (b"ACTION=probe", {"HTTP_REFERER": "https://evil/"})):
+        refused(root, body, env)
+        assert not os.path.exists(os.path.join(root, "var/ipfire/zonevpn/probe-requested"))
+        assert not os.path.exists(os.path.join(root, "var/lib/zonevpn/probe.json"))
+    shown = page(root, "POST", b"ACTION=probe")
+    assert "Each exit tunnel was asked what the world sees" in shown
+    assert not os.path.exists(os.path.join(root, "var/ipfire/zonevpn/probe-requested"))
+    assert settings_bytes(root) == before

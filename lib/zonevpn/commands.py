@@ -1,4 +1,4 @@
-"""The core sub-commands: apply, flush, check, status, hook."""
+"""The core sub-commands: apply, flush, check, status, hook, watch."""
 
 from __future__ import annotations
 
@@ -34,10 +34,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("status", help="per zone: exit, tunnel state, kill switch, drift")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+    p = sub.add_parser("watch", help="the resident watcher: failover by probes, repairs within milliseconds")
+    p.add_argument("action", choices=("start", "stop", "restart", "status", "run"))
+    p.set_defaults(func=cmd_watch)
     p = sub.add_parser("hook", help="run by IPFire's initscripts: apply quietly, never fail the caller")
     p.add_argument("event", choices=HOOK_EVENTS)
     p.add_argument("action")
     p.set_defaults(func=cmd_hook)
+    from zonevpn.inspect_commands import register as register_inspection
+
+    register_inspection(sub)  # explain, probe, history: read the box, change nothing in the kernel
 
 
 def _run(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False) -> int:
@@ -55,11 +61,25 @@ def _run(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False) -> 
             print(f"[dry-run] {line}")
     elif not flush:
         record(paths, result, None)
-    if not dry_run:
+        _watcher_follows(paths, log, result.active)
+    if not dry_run and (result.changes or not os.path.exists(paths.status)):
+        # only when the kernel changed: a no-op hook (most of them) must not pay for a second full read;
+        # the page shows when the status was taken
         _refresh_status(paths, log)
     log.info(f"{len(result.changes)} changes" + (" (dry run)" if dry_run else "")
              + (f", {result.forgotten} conntrack entries forgotten" if result.forgotten else ""))
     return EXIT_OK
+
+
+def _watcher_follows(paths: Paths, log: Log, active: bool) -> None:
+    """A zone bound: the watcher must run (a hook run restarts one that died). None bound, or held: it
+    has nothing to do and ends (as a process only; the kernel keeps what it holds)."""
+    from zonevpn import service
+
+    if active:
+        service.ensure_running(paths, log)
+    elif service.watcher_pid(paths) and service.stop(paths):
+        log.info("watcher stopped: no zone to watch")
 
 
 def cmd_apply(args: argparse.Namespace, paths: Paths, log: Log) -> int:
@@ -80,7 +100,10 @@ def cmd_hold(args: argparse.Namespace, paths: Paths, log: Log) -> int:
 
 
 def cmd_flush(args: argparse.Namespace, paths: Paths, log: Log) -> int:
-    from zonevpn import runstate
+    from zonevpn import runstate, service
+
+    if service.stop(paths):  # first: it would put back what flush takes away
+        log.info("watcher stopped")
 
     code = _run(paths, log, flush=True)
     runstate.set_held(paths, False)  # handed back: nothing left to hold
@@ -130,6 +153,26 @@ def hook(event: str, action: str, paths: Paths, log: Log) -> int:
         log.error(f"{event} {action}: {err}")
     except Exception as err:  # noqa: BLE001 - a bug must not break the caller's initscript either
         log.error(f"{event} {action}: unexpected {type(err).__name__}: {err}")
+    return EXIT_OK
+
+
+def cmd_watch(args: argparse.Namespace, paths: Paths, log: Log) -> int:
+    """The initscript's start/stop/status of the watcher; `run` is the process itself (foreground)."""
+    from zonevpn import service
+
+    if args.action == "run":
+        from zonevpn.watch import run
+
+        return run(paths, log)
+    if args.action in ("stop", "restart") and service.stop(paths):
+        log.info("watcher stopped")
+    if args.action in ("start", "restart"):
+        running = service.start(paths)
+        log.info(f"watcher already running (pid {running})" if running else "watcher started")
+    if args.action == "status":
+        pid = service.watcher_pid(paths)
+        print(f"zonevpn watcher is running (pid {pid})." if pid else "zonevpn watcher is not running.")
+        return EXIT_OK if pid else EXIT_NOT_RUNNING
     return EXIT_OK
 
 

@@ -8,11 +8,11 @@ import os
 import time
 from ipaddress import IPv4Network
 
-from zonevpn import conntrack, firewall, runstate
+from zonevpn import conntrack, firewall, history, killswitch, resolver, runstate
 from zonevpn.config import load
 from zonevpn.diff import Live, Plan, diff
 from zonevpn.errors import ApplyError, LockTimeout, ZonevpnError
-from zonevpn.health import handshake_ages
+from zonevpn.health import handshake_ages, read_down
 from zonevpn.log import Log
 from zonevpn.model import Config
 from zonevpn.paths import Paths
@@ -29,6 +29,7 @@ class Result:
         self.changes: list[str] = []
         self.warnings = warnings
         self.forgotten = 0  # conntrack entries deleted
+        self.active = False  # a zone is bound and not held: the watcher has work
 
 
 class Lock:
@@ -64,8 +65,9 @@ def read_live(routing: Routing) -> Live:
 
 def compute(config: Config, routing: Routing, paths: Paths) -> tuple[Desired, Live, Plan]:
     links = routing.links()
-    ages = handshake_ages(paths) if any(e.fallbacks for e in config.exits) else {}
-    desired = plan(config, links, ages)
+    failover = any(e.fallbacks for e in config.exits)
+    ages = handshake_ages(paths) if failover else {}
+    desired = plan(config, links, ages, read_down(paths) if failover else frozenset())
     live = read_live(routing)
     return desired, live, diff(desired, live, runstate.read_taken(paths), frozenset(links))
 
@@ -90,7 +92,11 @@ def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False
             if steps.halves_restore:
                 runstate.write_taken(paths, runstate.read_taken(paths) - set(steps.halves_restore))
             _set_src_valid_mark(desired.src_valid_mark, result, log)
+            result.changes += resolver.sync(paths.unbound_dropin, config, log)
+            result.active = bool(desired.exits) and not config.held
             _log_switches(config, desired, live, log)
+            killswitch.observe(paths, config, dict(desired.exits), killswitch.exits_of(config, live),
+                               routing.links)
             result.forgotten = conntrack.forget_nated(_switched(paths, config, desired))
             if desired.firewall.wgblock and not live.firewall.has("filter", "WGBLOCK"):
                 result.warnings.append("IPFire's WGBLOCK chain is missing: replies from the tunnel "
@@ -186,6 +192,8 @@ def record(paths: Paths, result: Result | None, error: ZonevpnError | None) -> N
                "changes": len(result.changes) if result else 0,
                "error": str(error) if error else None,
                "warnings": result.warnings if result else []}
+    if error:
+        history.record(paths, "error", detail=str(error))
     try:
         os.makedirs(os.path.dirname(paths.last_result), exist_ok=True)
         write_atomic(paths.last_result, json.dumps(summary, indent=1) + "\n")

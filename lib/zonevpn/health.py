@@ -1,4 +1,11 @@
-"""Tunnel health from `wg show all dump`: latest-handshake age and transfer, per interface.
+"""Tunnel health: latest-handshake age and transfer from `wg show all dump`, and the watcher's verdicts.
+
+The watcher (watch.py) probes every exit tunnel of a zone with fallbacks once a second, like OPNsense's
+dpinger watches gateways: an ICMP echo through the tunnel from its own address to a target the admin sets
+(TUNNEL_<id>_PROBE, else the tunnel's resolver), and whether the tunnel received anything at all. A Tracker
+turns those ticks into up/down with hysteresis; the verdicts go to run/zonevpn/health.json, which every
+plan (hook or watcher) reads, so that a hook never moves a zone back into a tunnel the watcher found silent.
+Verdicts count only while the watcher that wrote them runs: with it gone, handshake age decides alone.
 
 A tunnel that never completed a handshake is given the age it has had since zonevpn first saw it so
 (kept in run/zonevpn/never-handshaked.json): a provider dead at boot becomes stale after STALE_AFTER
@@ -14,6 +21,9 @@ import time
 
 from zonevpn.paths import Paths
 from zonevpn.readhash import write_atomic
+
+DOWN_AFTER = 5  # consecutive silent ticks (1 s apart) before a tunnel is down: failover in ~5-6 s
+UP_AFTER = 3  # consecutive answered ticks before it is up again: no flapping on a half-working tunnel
 
 
 def wg_dump() -> dict[str, dict[str, int | None]]:
@@ -69,3 +79,47 @@ def _read_state(path: str) -> dict[str, float]:
         return {str(k): float(v) for k, v in data.items()}
     except (OSError, ValueError, AttributeError):
         return {}
+
+
+class Tracker:
+    """Up/down with hysteresis from one piece of evidence per tick: True (the tunnel carried something
+    back), False (silence) or None (no evidence: the interface or its address is missing, which the planner
+    already sees for itself). A new tunnel starts up: it has its chance before it is failed over."""
+
+    def __init__(self, down_after: int = DOWN_AFTER, up_after: int = UP_AFTER) -> None:
+        self.up, self.run = True, 0
+        self.down_after, self.up_after = down_after, up_after
+
+    def tick(self, good: bool | None) -> bool:
+        """Feed one tick; True when the verdict changed."""
+        if good is None or good == self.up:
+            self.run = 0
+            return False
+        self.run += 1
+        if self.run < (self.down_after if self.up else self.up_after):
+            return False
+        self.up, self.run = good, 0
+        return True
+
+
+def verdicts_path(paths: Paths) -> str:
+    return os.path.join(os.path.dirname(paths.lock), "zonevpn", "health.json")
+
+
+def write_down(paths: Paths, down: set[str]) -> None:
+    os.makedirs(os.path.dirname(verdicts_path(paths)), exist_ok=True)
+    write_atomic(verdicts_path(paths), json.dumps({"pid": os.getpid(), "down": sorted(down)}) + "\n")
+
+
+def read_down(paths: Paths) -> frozenset[str]:
+    """Tunnels the running watcher found silent; nothing when no watcher runs (a dead watcher's verdicts
+    would keep a zone away from a tunnel that recovered since)."""
+    from zonevpn.service import watcher_pid
+
+    try:
+        with open(verdicts_path(paths), encoding="utf-8") as handle:
+            data = json.load(handle)
+        pid, down = int(data["pid"]), frozenset(str(name) for name in data["down"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return frozenset()
+    return down if down and watcher_pid(paths) == pid else frozenset()

@@ -62,6 +62,12 @@ class Settings(NamedTuple):
     bindings: tuple[Binding, ...]  # one per zone named in the file, in ZONES order
     resolvers: tuple[tuple[int, str], ...] = ()  # (peer id, resolver address reached through it)
     stale_after: int = 180  # seconds since the latest handshake after which a tunnel counts as stale
+    probes: tuple[tuple[int, str], ...] = ()  # (peer id, address the watcher pings through that tunnel)
+    probe_url: str = ""  # the "what is my address" service `zonevpn probe` asks through each exit; "" = none
+
+    def probe_target(self, peer_id: int) -> str | None:
+        """Where the watcher's probe through the tunnel goes: the admin's target, else its resolver."""
+        return dict(self.probes).get(peer_id) or dict(self.resolvers).get(peer_id)
 
     def binding(self, zone: str) -> Binding:
         for binding in self.bindings:

@@ -47,6 +47,11 @@ class Paths(NamedTuple):
 
     # zonevpn's own
     @property
+    def unbound_dropin(self) -> str:
+        """unbound's include directory for add-ons (IPFire's unbound.conf reads local.d/*.conf)."""
+        return self._at("etc/unbound/local.d/zonevpn.conf")
+
+    @property
     def settings(self) -> str:
         return self._at("var/ipfire/zonevpn/settings")
 
@@ -65,3 +70,34 @@ class Paths(NamedTuple):
     def last_result(self) -> str:
         """JSON summary of the last apply (time, changes, error) for `status` and the web page."""
         return self._at("var/lib/zonevpn/last-apply.json")
+
+    @property
+    def history(self) -> str:
+        """Events (switches, engagements, failovers, repairs, errors), one JSON line each; history.py."""
+        return self._at("var/lib/zonevpn/history.jsonl")
+
+    @property
+    def history_lock(self) -> str:
+        return self._at("var/lib/zonevpn/history.lock")
+
+    @property
+    def probe_result(self) -> str:
+        """The last `zonevpn probe`: each exit's public address and country, for the web page."""
+        return self._at("var/lib/zonevpn/probe.json")
+
+    @property
+    def probe_request(self) -> str:
+        """Left by the page's "Probe the exits" button; the initscript's reload (as root, through addonctrl)
+        removes it and runs `zonevpn probe`. Only its presence counts: root never reads or follows it."""
+        return self._at("var/ipfire/zonevpn/probe-requested")
+
+    @property
+    def killswitch_state(self) -> str:
+        """Each zone's last seen way out, since when the kill switch holds and why, engagement counts.
+        In run/ (tmpfs): a reboot starts the counts afresh, as "since boot" wants."""
+        return self._at("run/zonevpn/killswitch.json")
+
+    @property
+    def location_db(self) -> str:
+        """IPFire's location database (libloc), kept current by IPFire's own `location update`."""
+        return self._at("var/lib/location/database.db")

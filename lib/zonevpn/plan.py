@@ -14,6 +14,7 @@ The kill switch is doubled inside the table (a prohibit default behind the tunne
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
 from zonevpn.model import ZONES, Config, Exit, Peer
@@ -41,15 +42,19 @@ from zonevpn.state import (
 
 FILTER_CHAIN, KILL_CHAIN, NAT_CHAIN = "ZONEVPN", "ZONEVPN-KILL", "ZONEVPN-NAT"
 DNS_CHAIN, MARK_CHAIN, MSS_CHAIN = "ZONEVPN-DNS", "ZONEVPN-MARK", "ZONEVPN-MSS"
+REPLY_CHAIN = "ZONEVPN-REPLY"
 OWN_CHAINS = (("filter", FILTER_CHAIN), ("filter", KILL_CHAIN), ("nat", NAT_CHAIN), ("nat", DNS_CHAIN),
-              ("mangle", MARK_CHAIN), ("mangle", MSS_CHAIN))
+              ("mangle", MARK_CHAIN), ("mangle", MSS_CHAIN), ("filter", REPLY_CHAIN))
 # FORWARD: the kill switch before the admin's own rules (FORWARDFW), which may accept zone -> red; the
 # zone's way into the tunnel after them (just before POLICYFWD), so that they still apply to it.
 JUMPS = (Jump("filter", "FORWARD", KILL_CHAIN, before=("FORWARDFW", "POLICYFWD")),
          Jump("filter", "FORWARD", FILTER_CHAIN, before=("POLICYFWD",)),
          Jump("nat", "POSTROUTING", NAT_CHAIN, before=("WGNAT",)),
          Jump("nat", "PREROUTING", DNS_CHAIN), Jump("mangle", "PREROUTING", MARK_CHAIN),
-         Jump("mangle", "FORWARD", MSS_CHAIN))
+         Jump("mangle", "FORWARD", MSS_CHAIN),
+         # every `wireguard reload` flushes WGBLOCK and our RETURNs with it until its hook runs: replies of
+         # the zone's own connections are accepted just before WGBLOCK, in chains the reload leaves alone
+         Jump("filter", "FORWARD", REPLY_CHAIN, before=("WGBLOCK",)))
 OWN_CHAINS6 = (("filter", FILTER_CHAIN),)
 JUMPS6 = (Jump("filter", "FORWARD", FILTER_CHAIN),)
 
@@ -76,18 +81,20 @@ def usable(peer: Peer, links: Mapping[str, Link]) -> bool:
 
 
 def choose(exit_: Exit, links: Mapping[str, Link], ages: Mapping[str, int | None],
-           stale_after: int) -> Peer | None:
+           stale_after: int, down: AbstractSet[str] = frozenset()) -> Peer | None:
     """The tunnel the zone uses now. Without fallbacks: the bound tunnel whenever it is usable. With them:
-    the first usable one whose latest handshake is fresh, else the first not yet known to be stale."""
+    the first usable one the watcher does not find silent (`down`) whose latest handshake is fresh, else
+    the first not yet known to be stale; none left: None (the kill switch holds)."""
     if not exit_.fallbacks:
         return exit_.peer if usable(exit_.peer, links) else None
-    live = [peer for peer in exit_.candidates if usable(peer, links)]
+    live = [peer for peer in exit_.candidates if usable(peer, links) and peer.interface not in down]
     fresh = [p for p in live if (ages.get(p.interface) or 0) <= stale_after and p.interface in ages]
     unknown = [p for p in live if ages.get(p.interface) is None]  # wg could not be read: benefit of doubt
     return next(iter(fresh or unknown), None)
 
 
-def plan(config: Config, links: Mapping[str, Link], ages: Mapping[str, int | None] | None = None) -> Desired:
+def plan(config: Config, links: Mapping[str, Link], ages: Mapping[str, int | None] | None = None,
+         down: AbstractSet[str] = frozenset()) -> Desired:
     exits = config.exits if config.enabled else ()
     if config.held:  # stopped, restarting or upgrading: no zone moves, none leaves through red
         exits = tuple(e._replace(killswitch=True) for e in exits)
@@ -96,7 +103,7 @@ def plan(config: Config, links: Mapping[str, Link], ages: Mapping[str, int | Non
     main_absent: set[Route] = set()
     states, chosen = [], {}
     for exit_ in exits:
-        peer = None if config.held else choose(exit_, links, ages or {}, config.stale_after)
+        peer = None if config.held else choose(exit_, links, ages or {}, config.stale_after, down)
         chosen[exit_.zone.name] = peer
         rules |= zone_rules(exit_)
         routes |= zone_routes(exit_, peer)
@@ -141,7 +148,7 @@ def zone_routes(exit_: Exit, peer: Peer | None) -> set[Route]:
 def firewall(exits: tuple[Exit, ...], chosen: Mapping[str, Peer | None], config: Config) -> Firewall:
     """Rules in iptables-save's canonical text, so that live and desired compare as strings."""
     red = config.red.device
-    forward, kill, nat, dns, mss, wgblock = [], [], [], [], [], []
+    forward, kill, nat, dns, mss, wgblock, replies = [], [], [], [], [], [], []
     for exit_ in exits:
         zone = exit_.zone
         for peer in exit_.candidates:
@@ -151,6 +158,7 @@ def firewall(exits: tuple[Exit, ...], chosen: Mapping[str, Peer | None], config:
             nat.append(f"-s {zone.network} -o {wg} -j SNAT --to-source {peer.address}")
             # WGBLOCK sees packets from wg+ before conntrack: replies to the zone must pass it.
             wgblock.append(f"-d {zone.network} -i {wg} -m comment --comment {COMMENT} -j RETURN")
+            replies.append(f"-d {zone.network} -i {wg} -m conntrack --ctstate ESTABLISHED -j ACCEPT")
             mss.append(f"-o {wg} -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu")
         if exit_.killswitch:
             kill.append(f"-i {zone.device} -o {red} -j REJECT --reject-with icmp-admin-prohibited")
@@ -166,7 +174,7 @@ def firewall(exits: tuple[Exit, ...], chosen: Mapping[str, Peer | None], config:
     marks = [f"-i {red} -m conntrack --ctstate NEW -j CONNMARK --set-xmark {mark}/{mark}",
              f"-j CONNMARK --restore-mark --nfmask {mark} --ctmask {mark}"] if exits else []
     chains = tuple((table, chain, tuple(_unique(specs))) for (table, chain), specs in zip(
-        OWN_CHAINS, (forward, kill, nat, dns, marks, mss), strict=True) if specs)
+        OWN_CHAINS, (forward, kill, nat, dns, marks, mss, replies), strict=True) if specs)
     return Firewall(chains, tuple(_unique(wgblock)), _jumps_for(chains, JUMPS))
 
 

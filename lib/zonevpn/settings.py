@@ -7,6 +7,9 @@
   <ZONE>_FALLBACK=<id>[,<id>...]   tunnels to use, in order, while the first is missing or stale
   TUNNEL_<id>_DNS=<address>        the resolver reached through tunnel <id> (the provider's)
   STALE_AFTER=<seconds>            default 180: latest handshake older than this = stale
+  TUNNEL_<id>_PROBE=<address>      what the watcher pings through tunnel <id> (default: its resolver)
+  PROBE_URL=<url>                  the "what is my address" service `zonevpn probe` asks through each exit
+                                   tunnel, only when asked: http://, https://, tcp://host:port, udp://host:port
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from zonevpn.paths import Paths
 from zonevpn.readhash import format_hash, parse_strict, read_text, write_atomic
 
 ZONE_KEYS = ("TUNNEL", "KILLSWITCH", "DNS", "FALLBACK")
-KNOWN_KEYS = ("ENABLED", "STALE_AFTER") + tuple(f"{z}_{k}" for z in ZONES for k in ZONE_KEYS)
+KNOWN_KEYS = ("ENABLED", "STALE_AFTER", "PROBE_URL") + tuple(f"{z}_{k}" for z in ZONES for k in ZONE_KEYS)
 _RESOLVER_KEY = re.compile(r"TUNNEL_([0-9]+)_DNS\Z")
+_PROBE_KEY = re.compile(r"TUNNEL_([0-9]+)_PROBE\Z")
+# scheme://host[:port][/path]; readhash's characters keep `?` and `&` out anyway
+_PROBE_URL = re.compile(r"(https?|tcp|udp)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(/[A-Za-z0-9/._%:,=@+-]*)?\Z")
 Values = dict[str, tuple[str, int]]
 
 
@@ -32,14 +38,28 @@ def read_settings(paths: Paths) -> Settings:
     path = paths.settings
     values = parse_strict(_read_no_link(path), path)
     for key, (_, line) in values.items():
-        if key not in KNOWN_KEYS and not _RESOLVER_KEY.match(key):
+        if key not in KNOWN_KEYS and not _RESOLVER_KEY.match(key) and not _PROBE_KEY.match(key):
             zone = key.split("_", 1)[0]
             why = f"unknown zone {zone!r}" if key.endswith(ZONE_KEYS) and zone not in ZONES \
                 else "unknown key"
-            raise InputError(path, f"{why} (known: {', '.join(KNOWN_KEYS)}, TUNNEL_<id>_DNS)", line, key)
+            raise InputError(path, f"{why} (known: {', '.join(KNOWN_KEYS)}, TUNNEL_<id>_DNS, "
+                             f"TUNNEL_<id>_PROBE)", line, key)
     bindings = tuple(_binding(path, values, zone) for zone in ZONES)
     return Settings(_on_off(path, values, "ENABLED", default=False), bindings,
-                    _resolvers(path, values), _seconds(path, values, "STALE_AFTER", 180))
+                    _resolvers(path, values), _seconds(path, values, "STALE_AFTER", 180),
+                    _resolvers(path, values, _PROBE_KEY), _probe_url(path, values))
+
+
+def _probe_url(path: str, values: Values) -> str:
+    url, line = values.get("PROBE_URL", ("", 0))
+    if not url:
+        return ""
+    match = _PROBE_URL.match(url)
+    port = int(match.group(3) or 80) if match else 0
+    if not match or not 0 < port <= 65535 or (match.group(1) in ("tcp", "udp") and not match.group(3)):
+        raise InputError(path, f"not a probe URL: {url!r} (http://host[:port]/path, https://..., "
+                         "tcp://host:port or udp://host:port)", line, "PROBE_URL")
+    return url
 
 
 def _read_no_link(path: str) -> str:
@@ -81,10 +101,10 @@ def _peer_ids(path: str, values: Values, key: str) -> tuple[int, ...]:
     return tuple(ids)
 
 
-def _resolvers(path: str, values: Values) -> tuple[tuple[int, str], ...]:
+def _resolvers(path: str, values: Values, pattern: re.Pattern[str] = _RESOLVER_KEY) -> tuple[tuple[int, str], ...]:
     found = []
     for key, (value, line) in values.items():
-        match = _RESOLVER_KEY.match(key)
+        match = pattern.match(key)
         if match and value:
             try:
                 found.append((int(match.group(1)), str(IPv4Address(value))))
@@ -120,6 +140,10 @@ def settings_values(settings: Settings) -> dict[str, str]:
         values[f"{binding.zone}_FALLBACK"] = ",".join(map(str, binding.fallbacks))
     for peer_id, resolver in settings.resolvers:
         values[f"TUNNEL_{peer_id}_DNS"] = resolver
+    for peer_id, target in settings.probes:
+        values[f"TUNNEL_{peer_id}_PROBE"] = target
+    if settings.probe_url:
+        values["PROBE_URL"] = settings.probe_url
     if settings.stale_after != 180:
         values["STALE_AFTER"] = str(settings.stale_after)
     return values

@@ -14,6 +14,8 @@ from zonevpn.paths import Paths
 from zonevpn.plan import zone_table
 from zonevpn.state import PREF_ZONE
 
+FORMAT, VERSION = "zonevpn-status", 1  # docs/status-json.md: a new field is no new version; a changed one is
+
 
 def live_exit(zone: Zone, live: Live) -> str:
     """'wgN' when the zone's table routes into a tunnel, 'refused' when the kill switch holds, else 'red'."""
@@ -44,8 +46,31 @@ def report(paths: Paths) -> dict[str, Any]:
     dump = wg_dump()
     ages = handshake_ages(paths, dump=dump)
     zones = [_zone_status(config, zone, live, links, drift, dump, ages) for zone in config.zones]
-    return {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "enabled": config.enabled,
-            "in_sync": not drift, "zones": zones, "last_apply": _last_apply(paths)}
+    _add_killswitch_state(paths, config, zones, links)
+    return {"format": FORMAT, "version": VERSION, "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "enabled": config.enabled, "in_sync": not drift, "zones": zones, "last_apply": _last_apply(paths),
+            "last_probe": _read_json(paths.probe_result)}
+
+
+def _add_killswitch_state(paths: Paths, config: Config, zones: list[dict[str, Any]], links: dict) -> None:  # type: ignore[type-arg]
+    """Since when and why each engaged kill switch holds (an engagement no apply saw, e.g. a tunnel deleted
+    by hand, is counted from now), and how often it engaged since boot and in the last 24 h."""
+    from zonevpn import killswitch
+
+    exits = {z["zone"]: z["exit"] for z in zones}
+    killswitch.observe(paths, config, exits, exits, lambda: links)
+    seen = killswitch.view(paths)
+    engaged = [z for z in zones if z["killswitch_engaged"]]
+    why = killswitch.reasons(paths, config, links, exits) if engaged else {}
+    for z in zones:
+        entry = seen.get(z["zone"], {})
+        since = entry.get("since") if z["killswitch_engaged"] else None
+        z["killswitch_state"] = {
+            "engaged": z["killswitch_engaged"], "since": since,
+            "since_time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(since)) if since else None,
+            "why": why.get(z["zone"], entry.get("why", "")) if z["killswitch_engaged"] else "",
+            "engaged_since_boot": entry.get("engaged_since_boot", 0),
+            "engaged_last_24h": entry.get("engaged_last_24h", 0)}
 
 
 def _zone_status(config: Config, zone: Zone, live: Live, links: dict, drift: list[str],  # type: ignore[type-arg]
@@ -77,8 +102,12 @@ def _about(line: str, zone: Zone) -> bool:
 
 
 def _last_apply(paths: Paths) -> dict[str, Any] | None:
+    return _read_json(paths.last_result)
+
+
+def _read_json(path: str) -> dict[str, Any] | None:
     try:
-        with open(paths.last_result, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             data: dict[str, Any] = json.load(handle)
             return data
     except (OSError, ValueError):
@@ -96,9 +125,20 @@ def format_text(status: dict[str, Any]) -> str:
         lines.append(f"  {z['zone']:<6} {z['network']:<18} exit={tunnel:<18} tunnel {state:<4} "
                      f"handshake {age:<10} leaves via {z['exit']}"
                      + ("  (kill switch engaged)" if z["killswitch_engaged"] else ""))
+        lines += _killswitch_lines(z.get("killswitch_state"))
         lines += [f"      drift: {d}" for d in z["drift"]]
     last = status.get("last_apply")
     if last:
         lines.append(f"last apply {last['time']}: " + ("ok" if last["ok"] else f"FAILED: {last['error']}")
                      + f", {last['changes']} changes")
     return "\n".join(lines)
+
+
+def _killswitch_lines(ks: dict[str, Any] | None) -> list[str]:
+    if not ks or not (ks["engaged"] or ks["engaged_since_boot"]):
+        return []
+    counts = f"engaged {ks['engaged_since_boot']}x since boot, {ks['engaged_last_24h']}x in the last 24 h"
+    if not ks["engaged"]:
+        return [f"      kill switch: released; {counts}"]
+    since = f" since {ks['since_time'][11:19]}" if ks["since_time"] else ""
+    return [f"      kill switch: engaged{since}: {ks['why']}; {counts}"]

@@ -137,6 +137,7 @@ class Lab:
         self.box = IPFireBox(PREFIX + "fw")
         self.box.start()
         self.root = self.box.root
+        self._wireguard_loop_guard()
         self._sysctls()
         for zone, (dev, gw, client, _) in ZONES.items():
             self._wire("fw", dev, f"{gw}/24", zone.lower(), "eth0", f"{client}/24")
@@ -158,6 +159,16 @@ class Lab:
             self._provider(peer_id)
         self.firewall("start")
         self.fw("/etc/rc.d/init.d/static-routes", "start")  # as red.up left it on a booted box
+
+    def _wireguard_loop_guard(self) -> None:
+        """Stand-in for what the kernel's wireguard module does and wireguard-go does not: a tunnel's own
+        UDP packets routed into a wg interface are dropped ("Avoiding routing loop", -ELOOP), never sent
+        into it to be encrypted again. A `wireguard reload` routes the endpoint through the tunnel for a
+        moment (/1 routes back before its endpoint route): without this, wireguard-go loops there (and can
+        roam its peer onto the tunnel's inner address) where a real IPFire drops the packet. In nftables,
+        which IPFire's iptables-legacy flushes (firewall restart) leave alone."""
+        self.ns("fw", "iptables-nft", "-t", "raw", "-A", "OUTPUT", "-o", "wg+", "-p", "udp", "-m", "udp",
+                "--sport", "51800:51899", "-j", "DROP")
 
     def _sysctls(self) -> None:
         for host in ("fw", "isp", "vpn"):
@@ -203,6 +214,53 @@ class Lab:
     def provider_up(self, peer_id: int) -> None:
         self.ns("vpn", "iptables-legacy", "-t", "nat", "-F", "POSTROUTING")
         self._provider(peer_id)
+
+    def provider_silence(self, peer_id: int, silent: bool = True) -> None:
+        """The provider's side drops everything our tunnel sends it: both ends stay up, handshakes stop."""
+        port = PROVIDERS[peer_id][3]  # any of its addresses: our end roams to the one it last heard from
+        self.ns("vpn", "iptables-legacy", "-D" if not silent else "-I", "INPUT", "-p", "udp",
+                "--dport", str(port), "-j", "DROP", check=silent)
+
+    def watcher_pid(self) -> int | None:
+        """The running zonevpn watcher's pid inside the box, if any."""
+        out = self.zonevpn("watch", "status").stdout
+        return int(out.split("pid ")[1].split(")")[0]) if "pid " in out else None
+
+    def start_unbound(self) -> None:
+        """IPFire's own unbound.conf (already on the box) run by Debian's unbound, with the files IPFire's
+        unbound initscript generates; it forwards everything to a resolver on the ISP's side of red
+        (its queries are logged in dns-isp.log), like a box whose DNS servers are its ISP's."""
+        assert self.box
+        self._spawn("isp", sys.executable, os.path.join(REPO, "tests", "dns_stub.py"), ISP_ADDRESS,
+                    os.path.join(self.scratch, "dns-isp.log"))
+        self._spawn("inet", sys.executable, os.path.join(REPO, "tests", "dns_stub.py"), INTERNET,
+                    os.path.join(self.scratch, "dns-inet.log"))
+        for rel in ("etc/unbound/tuning.conf", "etc/unbound/dhcp-leases.conf", "etc/unbound/hosts.conf",
+                    "etc/unbound/root.hints"):
+            self.box.write(rel, "")
+        # IPFire's write_forward_conf: the ISP's servers for "."; the lab's names (under .example) are unsigned
+        self.box.write("etc/unbound/forward.conf", 'domain-insecure: "example"\nforward-zone:\n\tname: "."\n'
+                       f"\tforward-addr: {ISP_ADDRESS}\n")
+        self.box.write("var/lib/unbound/root.key", ". IN DS 20326 8 2 "
+                       "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n")
+        if not os.path.exists(self.box.path("etc/ssl/certs/ca-bundle.crt")):  # IPFire's name for the bundle
+            os.symlink("ca-certificates.crt", self.box.path("etc/ssl/certs/ca-bundle.crt"))
+        os.makedirs(self.box.path("etc/unbound/local.d"), exist_ok=True)
+        os.chown(self.box.path("var/lib/unbound"), 65534, 65534)
+        self.fw("unbound", "-c", "/etc/unbound/unbound.conf")
+        deadline = time.monotonic() + 10
+        while self.fw("unbound-control", "status", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("unbound did not start in the box")
+            time.sleep(0.1)
+
+    def resolver_log(self, host: str) -> list[str]:
+        """Queries the resolver of `host` ("isp" or "inet") answered: `udp|tcp <source> <name>`."""
+        try:
+            with open(os.path.join(self.scratch, f"dns-{host}.log")) as handle:
+                return handle.read().splitlines()
+        except FileNotFoundError:
+            return []
 
     def _counters(self) -> None:
         for zone, (_, _, _, port) in ZONES.items():

@@ -9,6 +9,7 @@ import os
 import sys
 from typing import IO
 
+from zonevpn import history
 from zonevpn.errors import InputError
 from zonevpn.ipfire import read_peers, read_zones
 from zonevpn.model import ZONES, Binding, Peer, Settings, Zone
@@ -21,6 +22,7 @@ from zonevpn.web.lang import Text
 from zonevpn.web.page import Notice
 from zonevpn.web.request import Refused
 
+HISTORY = 20  # events shown on the page, newest first (`zonevpn history` shows up to 500)
 DEFAULTS = Settings(False, tuple(Binding(zone, None, True) for zone in ZONES))
 
 
@@ -55,7 +57,9 @@ def respond(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text) ->
         settings, readable = _settings(paths, t, [])
     form = build(zones, peers, settings) if readable and box_known else None
     status = privileged.read_json(paths.status)
-    return page.render(t, form, settings, exit_tunnels(peers), status, errors, notice)
+    trust = page.Trust(privileged.read_json(paths.probe_result), history.read(paths, limit=HISTORY)[::-1],
+                       bool(settings.probe_url))
+    return page.render(t, form, settings, exit_tunnels(peers), status, errors, notice, trust)
 
 
 def _box(paths: Paths, t: Text, errors: list[str]) -> tuple[tuple[Zone, ...], tuple[Peer, ...], bool]:
@@ -83,6 +87,8 @@ def _post(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text,
           errors: list[str]) -> Notice | None:
     try:
         fields = request.posted_form(environ, stdin)
+        if fields.get("ACTION") == "probe":
+            return _probe(fields, paths, t)
         if current is None:
             raise Refused("zonevpn err not editable")
         new = settings_from(build(*box, current), fields, current)
@@ -101,6 +107,20 @@ def _post(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text,
         errors.append(say(t, err))
         return Notice(title, [t("zonevpn saved not applied")])
     return Notice(title, [t("zonevpn applied", changes=outcome.changes), *outcome.warnings])
+
+
+def _probe(fields: dict[str, str], paths: Paths, t: Text) -> Notice:
+    """The "Probe the exits" button: root runs `zonevpn probe` in the reload addonctrl starts; the page
+    leaves only a flag (see Paths.probe_request). The results come from the file the probe writes."""
+    if set(fields) != {"ACTION"}:
+        raise Refused("zonevpn err incomplete")
+    before = privileged.read_json(paths.probe_result)
+    with open(paths.probe_request, "w", encoding="ascii") as handle:
+        handle.write("requested by the web page\n")
+    privileged.apply(paths)
+    after = privileged.read_json(paths.probe_result)
+    done = after is not None and after != before
+    return Notice(t("zonevpn probe"), [t("zonevpn probe done") if done else t("zonevpn probe not done")])
 
 
 def say(t: Text, err: Refused) -> str:

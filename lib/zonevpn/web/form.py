@@ -128,7 +128,9 @@ def settings_from(form: Form, fields: dict[str, str], current: Settings) -> Sett
         if new != old or _used_resolvers(new, resolvers) != _used_resolvers(old, dict(current.resolvers)):
             _check_dns(new, resolvers)  # a binding kept as it was is not judged again
         bindings.append(new)
-    return Settings("ENABLED" in fields, tuple(bindings), tuple(sorted(resolvers.items())), current.stale_after)
+    # from the current settings: what the page does not show (stale time, probes, probe URL) stays as it was
+    return current._replace(enabled="ENABLED" in fields, bindings=tuple(bindings),
+                            resolvers=tuple(sorted(resolvers.items())))
 
 
 def _check_whole(form: Form, fields: dict[str, str]) -> None:

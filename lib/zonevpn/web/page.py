@@ -19,6 +19,14 @@ class Notice(NamedTuple):
     lines: list[str]
 
 
+class Trust(NamedTuple):
+    """What the page shows beside the status: the last probe of each exit and the newest events."""
+
+    probe: dict[str, Any] | None
+    events: list[dict[str, Any]]
+    probe_url_set: bool
+
+
 def filesize(value: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":
@@ -38,12 +46,18 @@ def age(stamp: str, now: float | None = None) -> str:
 
 
 def render(t: Text, form: Form | None, settings: Settings, tunnels: list[Peer], status: dict[str, Any] | None,
-           errors: list[str], notice: Notice | None) -> str:
+           errors: list[str], notice: Notice | None, trust: Trust | None = None) -> str:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     env.filters["filesize"] = filesize
     context = {"t": t, "form": form, "settings": settings, "tunnels": tunnels, "status": status,
-               "errors": errors, "notice": notice, "age": age}
+               "errors": errors, "notice": notice, "age": age, "trust": trust or Trust(None, [], False),
+               "clock": clock}
     return "".join(env.get_template(name).render(context) for name in ("notices.html", "settings.html",
-                                                                        "status.html"))
+                                                                        "status.html", "trust.html"))
+
+
+def clock(stamp: float | None) -> str:
+    """A Unix time as the box's local date and time."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "-"

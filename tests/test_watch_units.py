@@ -1,0 +1,96 @@
+"""The watcher's pure parts, in milliseconds: health verdicts with hysteresis, the planner's use of them,
+the probe-target setting, the resolver drop-in, rtnetlink messages. Packets: test_lab_watch.py."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from ipfire_files import NET_PEER, RW_PEER, make_root
+from zonevpn import netlink
+from zonevpn.config import load
+from zonevpn.errors import InputError
+from zonevpn.health import Tracker
+from zonevpn.paths import Paths
+from zonevpn.plan import Link, plan
+from zonevpn.resolver import conf
+from zonevpn.settings import read_settings
+
+BOTH = {"wg3": Link(True, frozenset({"10.5.0.2"})), "wg4": Link(True, frozenset({"10.6.0.2"}))}
+FAILOVER = "ENABLED=on\nBLUE_TUNNEL=3\nBLUE_FALLBACK=4\n"
+PEERS = RW_PEER + NET_PEER + NET_PEER.replace("3,on,net,nordvpn", "4,on,net,mullvad").replace("10.5.0.2", "10.6.0.2")
+
+
+def config_for(tmp_path, settings):  # type: ignore[no-untyped-def]
+    return load(Paths(make_root(str(tmp_path), settings=settings, peers=PEERS)))
+
+
+def test_a_tunnel_goes_down_after_five_silent_ticks_and_up_after_three_answered_ones():
+    tracker = Tracker()
+    assert [tracker.tick(False) for _ in range(4)] == [False] * 4 and tracker.up
+    assert tracker.tick(False) and not tracker.up
+    assert not tracker.tick(True) and not tracker.tick(True) and not tracker.up
+    assert tracker.tick(True) and tracker.up
+
+
+def test_no_evidence_and_a_single_contrary_tick_restart_the_count():
+    tracker = Tracker()
+    for evidence in (False, False, False, False, None, False, False, False, False, True, False):
+        assert not tracker.tick(evidence)
+    assert tracker.up  # never five silent ticks in a row: no flapping on a half-working tunnel
+
+
+def test_the_zone_leaves_a_tunnel_the_watcher_found_silent_and_is_refused_with_none_left(tmp_path):
+    config = config_for(tmp_path, FAILOVER)
+    ages = {"wg3": 10, "wg4": 10}
+    assert plan(config, BOTH, ages).exits == (("BLUE", "wg3"),)
+    assert plan(config, BOTH, ages, frozenset({"wg3"})).exits == (("BLUE", "wg4"),)
+    assert plan(config, BOTH, ages, frozenset({"wg3", "wg4"})).exits == (("BLUE", "refused"),)
+
+
+def test_without_fallbacks_verdicts_change_nothing(tmp_path):
+    config = config_for(tmp_path, "ENABLED=on\nBLUE_TUNNEL=3\n")
+    assert plan(config, BOTH, {}, frozenset({"wg3"})).exits == (("BLUE", "wg3"),)
+
+
+def test_replies_of_the_zones_connections_pass_before_wgblock(tmp_path):
+    desired = plan(config_for(tmp_path, "ENABLED=on\nBLUE_TUNNEL=3\n"), BOTH)
+    chains = {chain: specs for _, chain, specs in desired.firewall.chains}
+    assert chains["ZONEVPN-REPLY"] == ("-d 192.168.2.0/24 -i wg3 -m conntrack --ctstate ESTABLISHED -j ACCEPT",)
+    jump = next(j for j in desired.firewall.jumps if j.target == "ZONEVPN-REPLY")
+    assert (jump.chain, jump.before) == ("FORWARD", ("WGBLOCK",))
+
+
+def test_the_probe_target_is_the_admins_else_the_tunnels_resolver(tmp_path):
+    root = make_root(str(tmp_path), settings=FAILOVER + "TUNNEL_3_DNS=10.5.0.1\nTUNNEL_4_PROBE=10.6.0.9\n",
+                     peers=PEERS)
+    settings = read_settings(Paths(root))
+    assert settings.probe_target(3) == "10.5.0.1" and settings.probe_target(4) == "10.6.0.9"
+    assert settings.probe_target(5) is None
+
+
+def test_a_probe_target_that_is_no_address_is_refused_with_its_line(tmp_path):
+    root = make_root(str(tmp_path), settings=FAILOVER + "TUNNEL_4_PROBE=vpn.example\n", peers=PEERS)
+    with pytest.raises(InputError) as err:
+        read_settings(Paths(root))
+    assert "TUNNEL_4_PROBE" in str(err.value) and ":4" in str(err.value)
+
+
+def test_unbound_refuses_exactly_the_zones_whose_dns_goes_through_their_tunnel(tmp_path):
+    dns = config_for(tmp_path, "ENABLED=on\nBLUE_TUNNEL=3\nBLUE_DNS=on\nTUNNEL_3_DNS=10.5.0.1\n")
+    assert conf(dns) is not None and "server:\n\taccess-control: 192.168.2.0/24 refuse\n" in (conf(dns) or "")
+    assert conf(dns._replace(enabled=False)) is None
+    assert conf(config_for(tmp_path / "plain", "ENABLED=on\nBLUE_TUNNEL=3\n")) is None
+
+
+def test_a_route_message_reads_back_as_the_route_it_describes():
+    route = netlink.RouteFact(1002, "0.0.0.0", 0, 1, netlink.SCOPE_LINK, 122, 7, "10.5.0.2", 0)
+    header = netlink._HDR.pack(0, netlink.NEWROUTE, 0, 1, 0)
+    assert netlink.route_fact(netlink._route_body(route)) == route
+    message = header + netlink._route_body(route)
+    event = netlink.event(netlink.NEWROUTE, message)
+    assert event and event.route == route and event.ifindex == 7
+    half = route._replace(table=254, dst="128.0.0.0", dst_len=1, prefsrc=None, proto=3)
+    assert netlink.route_fact(netlink._route_body(half)) == half
+    assert socket.inet_aton(half.dst) in netlink._route_body(half)
