@@ -44,13 +44,13 @@ def config(root, *rows, settings=None):
 # --- the file -----------------------------------------------------------------------------------------
 
 def test_rows_are_ordered_by_key_with_defaults_for_left_out_trailing_fields(root):
-    write_policies(root, f"2,on,mac,{LAPTOP.lower()},,,,red", "1,on,addr,192.168.1.50,,,,3",
+    write_policies(root, f"2,on,mac,{LAPTOP.upper()},,,,red", "1,on,addr,192.168.1.50,,,,3",
                    "# a comment", "", f"3,off,zone,BLUE,203.0.113.0/24|198.51.100.7/32,tcp,8000:8100,block,,"
                    f"off,off,{remark('bank, direct')}")
     first, second, third = read_policies(Paths(root))
     assert (first.number, first.source, first.way, first.tunnel, first.killswitch, first.dns) == (
         1, "192.168.1.50", "tunnel", 3, True, False)
-    assert (second.source, second.way) == (LAPTOP.upper(), "red")
+    assert (second.source, second.way) == (LAPTOP, "red")
     assert (third.enabled, third.destinations, third.proto, third.ports, third.killswitch, third.remark) == (
         False, (IPv4Network("203.0.113.0/24"), IPv4Network("198.51.100.7/32")), "tcp", (8000, 8100),
         False, "bank, direct")
@@ -86,7 +86,7 @@ def test_no_policies_file_means_the_settings_mean_what_they_meant(root):
 def test_host_objects_are_read_as_fwhosts_cgi_writes_them(root):
     objects = read_fwhosts(Paths(root))
     assert host(objects, "tv") == IPv4Network("192.168.1.50/32")
-    assert host(objects, "laptop") == LAPTOP.upper()
+    assert host(objects, "laptop") == LAPTOP
     zones = {"BLUE": IPv4Network("192.168.2.0/24")}
     assert group(objects, "kids", zones) == (IPv4Network("192.168.1.50/32"), IPv4Network("192.168.3.20/32"))
     assert group(objects, "empty", zones) == ()
@@ -97,7 +97,7 @@ def test_a_group_member_added_in_ipfires_file_is_followed_on_the_next_load(root)
     before = config(root, "1,on,group,kids,,,,3").policies[0].selectors
     write_fwhosts(root, groups=CUSTOMGROUPS + "8,kids,,laptop,Custom Host\n")
     after = load(Paths(root)).policies[0].selectors
-    assert [s.mac for s in after if s.mac] == [LAPTOP.upper()] and len(after) == len(before) + 1
+    assert [s.mac for s in after if s.mac] == [LAPTOP] and len(after) == len(before) + 1
 
 
 # --- bad input: file, line, field ------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def host(objects: HostObjects, name: str) -> Member:
         if not MAC.match(address):
             raise InputError(row.path, f"host {name!r}: not a MAC address: {address[:40]!r}", row.line,
                              "address")
-        return address.upper()
+        return address.lower()
     try:
         return IPv4Network(address, strict=False)  # `ip/255.255.255.255`, `ip/32` or a bare address
     except ValueError:

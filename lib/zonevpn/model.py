@@ -120,7 +120,7 @@ class Selector(NamedTuple):
     optionally, a destination network and a protocol with a destination port range."""
 
     src: IPv4Network | None  # None when the source is a MAC
-    mac: str | None = None  # "AA:BB:CC:DD:EE:FF", as iptables-save prints it
+    mac: str | None = None  # "aa:bb:cc:dd:ee:ff", as iptables-save prints it
     dst: IPv4Network | None = None  # None: any destination
     proto: str | None = None  # "tcp" | "udp" | None (any)
     ports: tuple[int, int] | None = None  # destination ports, first..last (with proto)

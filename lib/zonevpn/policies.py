@@ -102,7 +102,7 @@ def parse_row(path: str, number: int, raw: str) -> Policy:
     except (binascii.Error, UnicodeDecodeError):
         raise bad("remark", "not base64 of UTF-8 text") from None
     return Policy(int(row["key"]), flags["enabled"], source_type,
-                  source.upper() if source_type == "mac" else source, destinations, proto, ports, way,
+                  source.lower() if source_type == "mac" else source, destinations, proto, ports, way,
                   tunnel, fallbacks, flags["killswitch"], flags["dns"], remark, number)
 
 

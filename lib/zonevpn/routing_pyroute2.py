@@ -62,11 +62,13 @@ class Pyroute2Routing:
             suppress = msg.get("suppress_prefixlen")
             prohibit = msg["action"] == _FR_ACT_PROHIBIT
             ports = msg.get("dport_range")
+            fwmask = msg.get("fwmask")
+            fwmark = msg.get("fwmark") if fwmask is None else msg.get("fwmark") or 0  # the kernel omits mark 0
             owned.add(Rule(msg.get("priority"), src, 0 if prohibit else msg.get("table"),
-                           "prohibit" if prohibit else "lookup", msg.get("fwmark"), msg.get("fwmask"),
+                           "prohibit" if prohibit else "lookup", fwmark, fwmask,
                            None if suppress in (None, _NO_SUPPRESS) else suppress, dst=dst,
                            ipproto=_IPPROTO_NAMES.get(msg.get("ip_proto")),  # type: ignore[arg-type]
-                           dport=(ports["start"], ports["end"]) if ports else None))
+                           dport=_port_range(ports)))
         return owned
 
     def base_rules(self) -> set[Rule]:
@@ -143,6 +145,14 @@ class Pyroute2Routing:
 _IPPROTO_NAMES = {6: "tcp", 17: "udp"}
 
 
+def _port_range(value: str | None) -> tuple[int, int] | None:
+    """pyroute2 decodes FRA_DPORT_RANGE as "first:last"."""
+    if not value:
+        return None
+    first, last = value.split(":")
+    return int(first), int(last)
+
+
 def _rule_args(rule: Rule) -> dict[str, Any]:
     args: dict[str, Any] = {"priority": rule.priority}
     if rule.proto:
@@ -158,7 +168,7 @@ def _rule_args(rule: Rule) -> dict[str, Any]:
     if rule.ipproto:
         args["ip_proto"] = {name: number for number, name in _IPPROTO_NAMES.items()}[rule.ipproto]
     if rule.dport:
-        args["dport_range"] = {"start": rule.dport[0], "end": rule.dport[1]}
+        args["dport_range"] = f"{rule.dport[0]}:{rule.dport[1]}"  # pyroute2's spelling of the range
     if rule.action == "prohibit":
         args["action"] = "FR_ACT_PROHIBIT"
     else:
