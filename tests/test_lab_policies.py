@@ -187,3 +187,25 @@ while not stop:
     time.sleep(0.005)
 print(sent)
 """
+
+
+def _flow_ids(lab, source: str) -> set[str]:  # type: ignore[no-untyped-def]
+    out = lab.fw("conntrack", "-L", "-s", source, "-p", "udp", "-o", "id", check=False).stdout
+    return {part for line in out.splitlines() for part in line.split() if part.startswith("id=")}
+
+
+def test_only_the_flows_whose_way_changed_are_forgotten(lab):
+    policies(lab, "1,on,addr,192.168.1.50,,,,3", tunnels=(3,))  # wg3 is an exit: blue leaves through red
+    lab.start_stream("BLUE2", rate=50)
+    lab.start_stream("BLUE", rate=50)
+    time.sleep(0.5)
+    blue_before = _flow_ids(lab, "192.168.2.10")
+    policies(lab, "1,on,addr,192.168.1.50,,,,3", "2,on,addr,192.168.2.20,,,,3", tunnels=(3,))
+    lab.reset_counters()
+    time.sleep(0.5)
+    moved, stayed = lab.stop_stream("BLUE2"), lab.stop_stream("BLUE")
+    print(f"\n  BLUE2 moved to wg3: {moved}, red {lab.red_count('BLUE2')}, wg3 {lab.tunnel_count('BLUE2', 3)}; "
+          f"BLUE stayed: {stayed}, flow ids {blue_before} -> {_flow_ids(lab, '192.168.2.10')}")
+    assert lab.red_count("BLUE2") == 0 and lab.tunnel_count("BLUE2", 3) > 5, lab.dump()
+    assert blue_before and _flow_ids(lab, "192.168.2.10") == blue_before  # blue's flow was kept
+    assert lab.red_count("BLUE") > 5

@@ -277,3 +277,18 @@ def test_device_ids_follow_first_appearance():
                           tuple(Selector(None, mac) for mac in macs))
 
     assert device_ids((pol("B"), pol("A", "B"))) == {"B": 1, "A": 2}
+
+
+def test_a_connection_changed_its_way_only_if_its_first_matching_row_says_so(root):
+    from zonevpn.policy_ways import table, way_of
+
+    cfg = config(root, "1,on,addr,192.168.2.20,,,,3", "2,on,zone,BLUE,203.0.113.0/24,udp,,red",
+                 f"3,on,mac,{LAPTOP},,,,block", settings="ENABLED=on\nBLUE_TUNNEL=3\n")
+    ways = table(cfg, plan(cfg, UP), {})
+    assert way_of(ways, "192.168.2.20", "203.0.113.10", "udp", 9002, 0) == "wg3"
+    assert way_of(ways, "192.168.2.10", "203.0.113.10", "udp", 9002, 0) == "red"
+    assert way_of(ways, "192.168.2.10", "203.0.113.10", "tcp", 443, 0) == "wg3"  # the zone's
+    assert way_of(ways, "192.168.2.30", "198.18.0.1", "tcp", 443, 0x1000) == "blocked"
+    assert way_of(ways, "192.168.1.52", "198.18.0.1", "tcp", 443, 0) == "red"
+    down = table(cfg, plan(cfg, {}), ways)  # wg3 gone: refused keeps the last real way
+    assert way_of(down, "192.168.2.20", "198.18.0.1", "udp", 1, 0) == "wg3"

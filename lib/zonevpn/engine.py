@@ -8,7 +8,7 @@ import os
 import time
 from ipaddress import IPv4Network
 
-from zonevpn import conntrack, firewall, runstate
+from zonevpn import firewall, policy_ways, runstate
 from zonevpn.config import load
 from zonevpn.diff import Live, Plan, diff
 from zonevpn.errors import ApplyError, LockTimeout, ZonevpnError
@@ -91,7 +91,9 @@ def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False
                 runstate.write_taken(paths, runstate.read_taken(paths) - set(steps.halves_restore))
             _set_src_valid_mark(desired.src_valid_mark, result, log)
             _log_switches(config, desired, live, log)
-            result.forgotten = conntrack.forget_nated(_switched(paths, config, desired))
+            last_zones = runstate.read_exits(paths)
+            switched = _switched(paths, config, desired)
+            result.forgotten = policy_ways.forget(paths, config, desired, last_zones, switched)
             if desired.firewall.wgblock and not live.firewall.has("filter", "WGBLOCK"):
                 result.warnings.append("IPFire's WGBLOCK chain is missing: replies from the tunnel "
                                        "wait for the firewall to start")
