@@ -5,6 +5,7 @@ provider behind wg3, 192.0.2.20 = the one behind wg4. Every test prints its pack
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -79,6 +80,8 @@ def test_1_only_one_green_host_leaves_through_wg3_the_rest_of_green_direct(lab):
     policies(lab, "1,on,addr,192.168.1.50,,,,3", tunnels=(3,))
     counts = traffic(lab, "GREEN2", "GREEN")
     assert only(counts["GREEN2"], VPN3, "wg3") and only(counts["GREEN"], RED, "red"), (counts, lab.dump())
+    status = json.loads(lab.zonevpn("status", "--json").stdout)
+    assert [(p["number"], p["exit"]) for p in status["policies"]] == [(1, "wg3")], status
 
 
 def test_2_blue_through_wg3_except_one_laptop_selected_by_its_mac(lab):
@@ -109,6 +112,9 @@ def test_4_one_orange_server_through_wg4_with_kill_switch_the_rest_of_orange_dir
     print(f"\n  wg4 deleted: ORANGE2 {refused}, on red {lab.red_count('ORANGE2')}")
     assert refused.error in REFUSED and refused.ms < 500, refused
     assert lab.red_count("ORANGE2") == 0 and lab.probe("ORANGE").seen == RED, lab.dump()
+    lab.zonevpn("hook", "wireguard", "reload")
+    status = json.loads(lab.zonevpn("status", "--json").stdout)
+    assert [(p["number"], p["exit"]) for p in status["policies"]] == [(1, "refused")], status
 
 
 def test_5_an_ipfire_host_group_through_wg3_follows_the_group_when_the_hook_runs(lab):

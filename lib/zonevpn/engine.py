@@ -10,13 +10,12 @@ from ipaddress import IPv4Network
 
 from zonevpn import firewall, policy_ways, runstate
 from zonevpn.config import load
-from zonevpn.diff import Live, Plan, diff
+from zonevpn.diff import Live, Plan
 from zonevpn.errors import ApplyError, LockTimeout, ZonevpnError
-from zonevpn.health import handshake_ages
+from zonevpn.kernel_view import compute, live_exit
 from zonevpn.log import Log
 from zonevpn.model import Config
 from zonevpn.paths import Paths
-from zonevpn.plan import plan
 from zonevpn.readhash import write_atomic
 from zonevpn.routing import Routing, open_routing
 from zonevpn.state import Desired
@@ -54,20 +53,6 @@ class Lock:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
-
-
-def read_live(routing: Routing) -> Live:
-    owned, halves = routing.routes()
-    return Live(frozenset(routing.rules()), frozenset(owned), frozenset(halves), firewall.read(4),
-                firewall.read(6), frozenset(routing.base_rules()))
-
-
-def compute(config: Config, routing: Routing, paths: Paths) -> tuple[Desired, Live, Plan]:
-    links = routing.links()
-    ages = handshake_ages(paths) if any(e.fallbacks for e in config.exits) else {}
-    desired = plan(config, links, ages)
-    live = read_live(routing)
-    return desired, live, diff(desired, live, runstate.read_taken(paths), frozenset(links))
 
 
 def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False) -> Result:
@@ -142,8 +127,6 @@ def execute(steps: Plan, routing: Routing, log: Log) -> None:
 
 
 def _log_switches(config: Config, desired: Desired, live: Live, log: Log) -> None:
-    from zonevpn.status import live_exit
-
     wanted = dict(desired.exits)
     for zone in config.zones:
         before, after = live_exit(zone, live), wanted.get(zone.name, "red")

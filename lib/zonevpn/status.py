@@ -9,28 +9,13 @@ from typing import Any
 from zonevpn.config import load
 from zonevpn.diff import Live
 from zonevpn.health import handshake_ages, wg_dump
-from zonevpn.model import ZONES, Config, Zone
+from zonevpn.kernel_view import compute, live_exit, live_policy_exit
+from zonevpn.model import Config, Zone
 from zonevpn.paths import Paths
 from zonevpn.plan import zone_table
-from zonevpn.state import PREF_ZONE
-
-
-def live_exit(zone: Zone, live: Live) -> str:
-    """'wgN' when the zone's table routes into a tunnel, 'refused' when the kill switch holds, else 'red'."""
-    net, table = str(zone.network), zone_table(zone.name)
-    rules = [r for r in live.rules if r.src == net]
-    if not any(r.priority == PREF_ZONE + ZONES.index(zone.name) + 1 and r.table == table for r in rules):
-        return "red"
-    routes = [r for r in live.routes if r.table == table and r.dst == "0.0.0.0/0"]
-    tunnel = next((r.dev for r in sorted(routes, key=lambda r: r.metric) if r.kind == "unicast"), None)
-    if tunnel:
-        return tunnel
-    refused = any(r.action == "prohibit" for r in rules) or any(r.kind == "prohibit" for r in routes)
-    return "refused" if refused else "red"
 
 
 def report(paths: Paths) -> dict[str, Any]:
-    from zonevpn.engine import compute
     from zonevpn.routing import open_routing
 
     config = load(paths)
@@ -44,8 +29,13 @@ def report(paths: Paths) -> dict[str, Any]:
     dump = wg_dump()
     ages = handshake_ages(paths, dump=dump)
     zones = [_zone_status(config, zone, live, links, drift, dump, ages) for zone in config.zones]
+    policies = [{"number": p.policy.number, "source": f"{p.policy.source_type} {p.policy.source}",
+                 "exit": live_policy_exit(p, live), "bound": p.peer.interface if p.peer else p.way,
+                 "killswitch": p.killswitch, "dns_through_tunnel": p.dns, "remark": p.policy.remark}
+                for p in config.policies]
     return {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "enabled": config.enabled,
-            "in_sync": not drift, "zones": zones, "last_apply": _last_apply(paths)}
+            "in_sync": not drift, "zones": zones, "policies": policies, "warnings": list(config.warnings),
+            "last_apply": _last_apply(paths)}
 
 
 def _zone_status(config: Config, zone: Zone, live: Live, links: dict, drift: list[str],  # type: ignore[type-arg]
@@ -97,6 +87,10 @@ def format_text(status: dict[str, Any]) -> str:
                      f"handshake {age:<10} leaves via {z['exit']}"
                      + ("  (kill switch engaged)" if z["killswitch_engaged"] else ""))
         lines += [f"      drift: {d}" for d in z["drift"]]
+    for p in status.get("policies", []):
+        lines.append(f"  policy {p['number']:<3} {p['source']:<28} exit={p['bound']:<6} "
+                     f"leaves via {p['exit']}")
+    lines += [f"  warning: {w}" for w in status.get("warnings", [])]
     last = status.get("last_apply")
     if last:
         lines.append(f"last apply {last['time']}: " + ("ok" if last["ok"] else f"FAILED: {last['error']}")

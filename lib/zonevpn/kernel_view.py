@@ -1,0 +1,59 @@
+"""What zonevpn owns in the kernel now, and how far it is from the plan: below both the engine (which
+applies) and status (which reports), so neither has to import the other."""
+
+from __future__ import annotations
+
+from zonevpn import firewall, runstate
+from zonevpn.diff import Live, Plan, diff
+from zonevpn.health import handshake_ages
+from zonevpn.model import ZONES, Config, PolicyExit, Zone
+from zonevpn.paths import Paths
+from zonevpn.plan import plan, zone_table
+from zonevpn.policy_plan import pref
+from zonevpn.routing import Routing
+from zonevpn.state import PREF_ZONE, Desired
+
+
+def read_live(routing: Routing) -> Live:
+    owned, halves = routing.routes()
+    return Live(frozenset(routing.rules()), frozenset(owned), frozenset(halves), firewall.read(4),
+                firewall.read(6), frozenset(routing.base_rules()))
+
+
+def compute(config: Config, routing: Routing, paths: Paths) -> tuple[Desired, Live, Plan]:
+    links = routing.links()
+    ages = handshake_ages(paths) if any(e.fallbacks for e in config.exits) else {}
+    desired = plan(config, links, ages)
+    live = read_live(routing)
+    return desired, live, diff(desired, live, runstate.read_taken(paths), frozenset(links))
+
+
+def live_exit(zone: Zone, live: Live) -> str:
+    """'wgN' when the zone's table routes into a tunnel, 'refused' when the kill switch holds, else 'red'."""
+    net, table = str(zone.network), zone_table(zone.name)
+    rules = [r for r in live.rules if r.src == net]
+    if not any(r.priority == PREF_ZONE + ZONES.index(zone.name) + 1 and r.table == table for r in rules):
+        return "red"
+    routes = [r for r in live.routes if r.table == table and r.dst == "0.0.0.0/0"]
+    tunnel = next((r.dev for r in sorted(routes, key=lambda r: r.metric) if r.kind == "unicast"), None)
+    if tunnel:
+        return tunnel
+    refused = any(r.action == "prohibit" for r in rules) or any(r.kind == "prohibit" for r in routes)
+    return "refused" if refused else "red"
+
+
+def live_policy_exit(policy: PolicyExit, live: Live) -> str:
+    """Where a policy's traffic leaves now, by its rules and table in the kernel: 'wgN', 'refused' (kill
+    switch), 'red', 'blocked', or 'not applied' when its rules are missing."""
+    mine = [r for r in live.rules if pref(policy.slot, 0) <= r.priority <= pref(policy.slot, 3)]
+    if not mine:
+        return "not applied"
+    if policy.way != "tunnel":
+        return "blocked" if policy.way == "block" else "red"
+    table = next((r.table for r in mine if r.priority == pref(policy.slot, 2)), None)
+    routes = sorted((r for r in live.routes if r.table == table and r.dst == "0.0.0.0/0"), key=lambda r: r.metric)
+    tunnel = next((r.dev for r in routes if r.kind == "unicast"), None)
+    if tunnel:
+        return tunnel
+    refused = any(r.action == "prohibit" and r.priority == pref(policy.slot, 3) for r in mine)
+    return "refused" if refused else "red"
