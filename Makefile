@@ -6,8 +6,9 @@ PY_BASE   := $(if $(PY_BASE),$(PY_BASE),python3)
 VENV      ?= .venv
 PY        := $(VENV)/bin/python
 APT_PKGS  := iproute2 iptables wireguard-go wireguard-tools conntrack kmod procps python3-venv python3 perl \
-             apache2 apache2-utils chromium xz-utils gcc libc6-dev \
-             libcgi-pm-perl libhtml-parser-perl libnetwork-ipv4addr-perl libimager-qrcode-perl
+             apache2 apache2-utils chromium xz-utils gcc libc6-dev openssl \
+             libcgi-pm-perl libhtml-parser-perl libnetwork-ipv4addr-perl libimager-qrcode-perl \
+             libwww-perl libswitch-perl
 RUN       := PYTHONPATH=lib:tests SETUPTOOLS_USE_DISTUTILS=stdlib
 
 .PHONY: setup test demo lint bench soak clean
@@ -15,9 +16,9 @@ RUN       := PYTHONPATH=lib:tests SETUPTOOLS_USE_DISTUTILS=stdlib
 setup: $(VENV)/.stamp .sysdeps.stamp
 
 .sysdeps.stamp:
-	@missing=""; for c in ip iptables-legacy wg wireguard-go conntrack apache2 htpasswd chromium perl python3 xz gcc; do \
+	@missing=""; for c in ip iptables-legacy wg wireguard-go conntrack apache2 htpasswd chromium perl python3 xz gcc openssl; do \
 	  command -v $$c >/dev/null 2>&1 || missing=1; done; \
-	perl -MCGI -MHTML::Entities -MNet::IPv4Addr -MImager::QRCode -e1 2>/dev/null || missing=1; \
+	perl -MCGI -MHTML::Entities -MNet::IPv4Addr -MImager::QRCode -MLWP::UserAgent -MSwitch -e1 2>/dev/null || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends $(APT_PKGS) >/dev/null; fi

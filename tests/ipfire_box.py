@@ -46,6 +46,19 @@ exec {REAL_IP} "$@"
     "etc/rc.d/init.d/openvpn-n2n": "#!/bin/sh\n# stand-in: not in ../shared/ipfire (no OpenVPN here)\nexit 0\n",
     "usr/local/bin/wirelessctrl": "#!/bin/sh\n# stand-in: not in ../shared/ipfire\nexit 0\n",
     "usr/local/bin/captivectrl": "#!/bin/sh\n# stand-in: not in ../shared/ipfire\nexit 0\n",
+    # header.pl and stock pages (wireguard.cgi, services.cgi) require these Perl libraries: empty packages
+    "var/ipfire/graphs.pl": "# stand-in: not in ../shared/ipfire (header.pl requires it; no graphs here)\n"
+                            "package Graphs;\n1;\n",
+    "var/ipfire/location-functions.pl": "# stand-in: not in ../shared/ipfire (stock pages require it)\n"
+                                        "package Location::Functions;\nsub lookup_country_code { return ''; }\n"
+                                        "sub get_flag_icon { return ''; }\n1;\n",
+    "etc/system-release": "IPFire 2.29 (x86_64) - core199\n",  # header.pl's closepage prints it
+    # pakfire's configuration (generated on a box, not in ../shared/ipfire); services.cgi loads functions.pl
+    "opt/pakfire/etc/pakfire.conf": "# stand-in: pakfire's paths as on a box; no mirror is ever contacted\n"
+                                    "$Conf::version = '2.29';\n$Conf::mainserver = '';\n"
+                                    "$Conf::cachedir = '/var/cache/pakfire';\n$Conf::dbdir = '/opt/pakfire/db';\n"
+                                    "$Conf::coredir = '/opt/pakfire/db/core';\n$Conf::tmpdir = '/opt/pakfire/tmp';\n"
+                                    "$Conf::logdir = '/var/log/pakfire';\n1;\n",
     "usr/local/bin/backupctrl": """#!/bin/sh
 # stand-in for IPFire's setuid backupctrl (not in ../shared/ipfire): it runs IPFire's real backup.pl
 exec /var/ipfire/backup/bin/backup.pl "$@"
@@ -254,6 +267,7 @@ class IPFireBox:
         for rel, text in STANDINS.items():
             self.write(rel, text, 0o755)
         self.write("usr/lib/firewall/rules.pl", RULES_STANDIN, 0o755)
+        self.write("var/ipfire/pakfire/settings", "")  # a box's own (pakfire's page writes it)
         for rel in ("var/ipfire/backup/addons/includes", "var/ipfire/backup/addons/backup", "var/log",
                     "opt/pakfire/db/installed", "opt/pakfire/db/rootfiles", "opt/pakfire/db/meta",
                     "opt/pakfire/tmp", "var/cache/pakfire", "var/ipfire/addon-lang", "var/ipfire/red",

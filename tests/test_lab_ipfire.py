@@ -48,6 +48,13 @@ class RoutePoller:
                 "refused": sum("RTNETLINK" in line or "prohibit" in line for line in lines)}
 
 
+def services_page(lab, query: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    """A GET of IPFire's services.cgi as Apache runs it (the web server's user, the request's query string):
+    it runs `addonctrl <addon> start|stop|restart` straight from the link, without a Referer check."""
+    return lab.fw(*NOBODY, "env", f"QUERY_STRING={query}", "REQUEST_METHOD=GET", "SERVER_NAME=ipfire",
+                  "perl", "/srv/web/ipfire/cgi-bin/services.cgi", check=False)
+
+
 def install(lab, package: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     assert lab.box
     lab.box.copy(os.path.join(REPO, "addon", "zonevpn-installer"), "root/zonevpn-installer", 0o755)
@@ -153,9 +160,9 @@ def test_stop_restart_a_services_page_stop_and_an_upgrade_never_send_blue_to_red
     poller = RoutePoller(lab)
     lab.start_stream("BLUE", rate=100)
     seen = {}
-    for step in ("stop", "start", "restart"):  # what services.cgi runs, from a plain GET, as nobody
-        result = lab.fw(*NOBODY, "/usr/local/bin/addonctrl", "zonevpn", step, check=False)
-        assert result.returncode == 0, result.stdout + result.stderr
+    for step in ("stop", "start", "restart"):  # IPFire's real Services page, as a plain GET from any site
+        result = services_page(lab, f"zonevpn!{step}!zonevpn")
+        assert result.returncode == 0 and "</html>" in result.stdout, result.stderr
         seen[step] = lab.probe("BLUE").seen
         if step == "stop":
             status = lab.fw(*NOBODY, "/usr/local/bin/addonctrl", "zonevpn", "status", check=False).stdout

@@ -320,7 +320,7 @@ def test_german_names_zones_and_red_as_ipfire_does(root):
 def test_every_message_key_exists_in_both_languages():
     used = set()
     for base, _dirs, files in os.walk(os.path.join(REPO, "lib/zonevpn/web")):
-        for name in files:
+        for name in (f for f in files if f.endswith((".py", ".html", ".pl"))):  # not __pycache__'s
             with open(os.path.join(base, name), encoding="utf-8") as handle:
                 used |= set(re.findall(r"['\"](zonevpn [a-z ]+)['\"]", handle.read()))
     for lang in ("en", "de"):

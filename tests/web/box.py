@@ -4,8 +4,8 @@ unchanged), IPFire's real header.pl, lang.pl, general-functions.pl, menus, CSS, 
 wireguard.cgi, and the real setuid addonctrl (compiled from IPFire's C source) running the project's initscript
 as root. Requests and the browser come from inside the box's network namespace; nothing listens outside it.
 
-Stand-ins, for what is not in ../shared/ipfire: graphs.pl and location-functions.pl (header.pl and
-wireguard.cgi require them; empty packages), /etc/system-release (closepage prints it), an empty
+Stand-ins, for what is not in ../shared/ipfire: those of ipfire_box.STANDINS (graphs.pl,
+location-functions.pl, /etc/system-release among them), an empty
 /var/ipfire/ppp/settings (a box's setup writes it)."""
 
 from __future__ import annotations
@@ -47,13 +47,7 @@ Include /etc/httpd/conf/vhosts.d/ipfire-interface-ssl.conf
 """
 MODULES = ("mpm_prefork", "authz_core", "authz_user", "authn_core", "authn_file", "auth_basic", "alias", "cgi",
            "env", "rewrite", "headers", "ssl", "socache_shmcb", "mime")
-STANDINS = {
-    "var/ipfire/graphs.pl": "# stand-in: not in ../shared/ipfire (header.pl requires it; no graphs here)\n"
-                            "package Graphs;\n1;\n",
-    "var/ipfire/location-functions.pl": "# stand-in: not in ../shared/ipfire (wireguard.cgi requires it)\n"
-                                        "package Location::Functions;\nsub lookup_country_code { return ''; }\n"
-                                        "sub get_flag_icon { return ''; }\n1;\n",
-    "etc/system-release": "IPFire 2.29 (x86_64) - core199\n",
+STANDINS = {  # header.pl's and wireguard.cgi's missing libraries are in ipfire_box.STANDINS
     "var/ipfire/ppp/settings": "",  # a box's own, written by its setup (network-functions.pl reads it)
 }
 
@@ -106,16 +100,10 @@ class WebBox:
     def lay_out(self) -> None:
         box = self.box
         make_root(box.root, settings=self.settings, peers=self.peers)
-        # IPFire's build writes its config root into general-functions.pl (CONFIG_ROOT -> /var/ipfire)
-        with open(os.path.join(SHARED, "config/cfgroot/general-functions.pl")) as handle:
-            box.write("var/ipfire/general-functions.pl", handle.read().replace("'CONFIG_ROOT'", "'/var/ipfire'"))
         box.write("var/ipfire/main/settings", f"THEME=ipfire\nLANGUAGE={self.language}\nHOSTNAME=ipfire\n"
                   "DOMAINNAME=localdomain\nSPEED=off\n")
         for rel, text in STANDINS.items():
             box.write(rel, text)
-        shutil.copytree(os.path.join(SHARED, "html/html"), box.path("srv/web/ipfire/html"), dirs_exist_ok=True)
-        for name in os.listdir(os.path.join(SHARED, "html/cgi-bin")):
-            box.copy(os.path.join(SHARED, "html/cgi-bin", name), f"srv/web/ipfire/cgi-bin/{name}", 0o755)
         self._install_zonevpn()
         self._httpd()
 
