@@ -43,11 +43,17 @@ MAX_POLICIES = 200  # the preference range state.py gives policies holds this ma
 
 
 def read_policies(paths: Paths) -> tuple[Policy, ...]:
-    path = paths.policies
-    if not os.path.lexists(path):
-        return ()
+    return parse_policies(paths.policies, read_policies_text(paths))
+
+
+def read_policies_text(paths: Paths) -> str:
+    """The file as it is ("" when there is none): the web page fingerprints exactly what it parses."""
+    return _read_no_link(paths.policies) if os.path.lexists(paths.policies) else ""
+
+
+def parse_policies(path: str, text: str) -> tuple[Policy, ...]:
     rows: dict[int, Policy] = {}
-    for number, raw in enumerate(lines(_read_no_link(path)), start=1):
+    for number, raw in enumerate(lines(text), start=1):
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         policy = parse_row(path, number, raw)

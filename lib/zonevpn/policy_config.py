@@ -3,6 +3,7 @@ that can be exits, resolvers for DNS; and warn about a policy that earlier ones 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from ipaddress import IPv4Network
 
 from zonevpn import fwhosts
@@ -33,12 +34,27 @@ def load_policies(paths: Paths, settings: Settings, zones: tuple[Zone, ...], pee
         for peer in exit_.candidates:
             if not peer.enabled or not wireguard_on:
                 warnings.append(f"{name}: tunnel {peer.name} ({peer.interface}) is disabled")
-        earlier = next((e for e in found if covers_all(e.selectors, selectors)), None)
+        earlier = covered_by(found, selectors)
         if earlier is not None:
             warnings.append(f"{name} can never match: {describe(earlier.policy)} "
                             f"({paths.policies}:{earlier.policy.line}) covers it entirely")
         found.append(exit_)
     return tuple(found), warnings
+
+
+def check_policy(paths: Paths, settings: Settings, zones: tuple[Zone, ...], peers: tuple[Peer, ...],
+                 policy: Policy) -> None:
+    """The cross-checks load_policies makes, for one policy: the web page refuses a policy that would stop
+    every later apply, before it is written."""
+    kinds = ("host", "network", "group")
+    objects = fwhosts.read_fwhosts(paths) if policy.source_type in kinds else None
+    _selectors(paths, policy, zones, objects)
+    _tunnels(paths, settings, policy, peers)
+
+
+def covered_by(earlier: Iterable[PolicyExit], selectors: tuple[Selector, ...]) -> PolicyExit | None:
+    """The first of the earlier policies that matches everything `selectors` match (so they never do)."""
+    return next((e for e in earlier if covers_all(e.selectors, selectors)), None)
 
 
 def describe(policy: Policy) -> str:
