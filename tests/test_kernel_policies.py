@@ -55,3 +55,31 @@ def test_bad_policy_leaves_the_kernel_as_it_was():
         result = box.zonevpn("apply")
         assert result.returncode == 2 and "zonevpn/policies:2: field source: no host 'nosuch'" in result.stderr
         assert box.dump() == before
+
+
+@pytest.mark.parametrize("state", ["changed", "no-op", "held"])
+def test_the_status_an_apply_writes_from_its_own_reads_is_the_one_status_reads_afresh(state):
+    """A hook run reports from what its apply read last (one read and plan, not two): the same report."""
+    import json
+
+    with Box(tunnels=2) as box:
+        box.settings("ENABLED=on\nBLUE_TUNNEL=3\nGREEN_TUNNEL=4\nGREEN_KILLSWITCH=off\nTUNNEL_3_DNS=10.5.0.1\n")
+        write_fwhosts(box.root)
+        write_policies(box.root, *POLICIES)
+        box.zonevpn("apply")
+        if state == "held":
+            box.zonevpn("hold")
+        if state != "no-op":
+            box.wireguard_reload()  # the /1 routes back in main, the tunnels' addresses anew: changes to make
+        result = box.zonevpn("apply")
+        assert result.returncode == 0 and (_changes(result) == 0) == (state == "no-op"), result.stderr
+        with open(os.path.join(box.root, "var/lib/zonevpn/status.json")) as handle:
+            written = json.load(handle)
+        fresh = json.loads(box.zonevpn("status", "--json").stdout)
+        for report in (written, fresh):
+            del report["generated"]
+        assert written == fresh
+        exits = ["refused", "red", "red", "refused", "refused", "blocked"] if state == "held" else \
+            ["wg3", "red", "red", "wg4", "wg3", "blocked"]
+        assert [p["exit"] for p in fresh["policies"]] == exits, fresh["policies"]
+        assert fresh["in_sync"] == (state != "held")  # status compares with the plan of a box not held

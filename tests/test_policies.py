@@ -8,17 +8,20 @@ import stat
 from ipaddress import IPv4Network
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ipfire_files import make_root
 from policy_files import CUSTOMGROUPS, remark, write_fwhosts, write_policies
 from zonevpn.config import load
 from zonevpn.errors import InputError
 from zonevpn.fwhosts import group, host, read_fwhosts
-from zonevpn.model import Selector
+from zonevpn.model import PolicyExit, Selector
 from zonevpn.paths import Paths
 from zonevpn.plan import Link, plan
 from zonevpn.policies import format_row, parse_row, read_policies
 from zonevpn.policies import write_policies as store
+from zonevpn.policy_config import Coverage, covers_all
 from zonevpn.policy_plan import device_ids
 from zonevpn.state import Rule
 
@@ -292,3 +295,34 @@ def test_a_connection_changed_its_way_only_if_its_first_matching_row_says_so(roo
     assert way_of(ways, "192.168.1.52", "198.18.0.1", "tcp", 443, 0) == "red"
     down = table(cfg, plan(cfg, {}), ways)  # wg3 gone: refused keeps the last real way
     assert way_of(down, "192.168.2.20", "198.18.0.1", "udp", 1, 0) == "wg3"
+
+
+# --- the index that finds a policy covered entirely ------------------------------------------------------
+
+def _selector(draw_src: str | None, mac: str | None, dst: str | None, proto: str | None,
+              ports: tuple[int, int] | None) -> Selector:
+    return Selector(IPv4Network(draw_src) if draw_src else None, mac, IPv4Network(dst) if dst else None, proto,
+                    ports if proto else None)
+
+
+SOURCES = ["192.168.2.0/24", "192.168.2.0/25", "192.168.2.128/25", "192.168.2.7/32", "192.168.2.0/30",
+           "192.168.0.0/16", "0.0.0.0/0", "10.1.0.0/16"]
+
+
+@given(st.lists(st.lists(st.tuples(st.sampled_from([*SOURCES, None]), st.sampled_from(["02:00:00:00:00:01", None]),
+                                   st.sampled_from([None, "203.0.113.0/24", "203.0.113.0/25"]),
+                                   st.sampled_from([None, "tcp", "udp"]),
+                                   st.sampled_from([(443, 443), (1, 1024), (400, 500)])),
+                         min_size=0, max_size=3), max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_the_index_finds_the_same_first_covering_policy_as_comparing_with_every_earlier_one(policies):
+    exits = []
+    for slot, parts in enumerate(policies):
+        selectors = tuple(_selector(src or (None if mac else "192.168.2.7/32"), None if src else mac, dst, proto,
+                                    ports) for src, mac, dst, proto, ports in parts)  # a source or a MAC
+        exits.append(PolicyExit(slot, None, selectors))  # type: ignore[arg-type]
+    coverage = Coverage()
+    for at, exit_ in enumerate(exits):
+        expected = next((e for e in exits[:at] if covers_all(e.selectors, exit_.selectors)), None)
+        assert coverage.first_covering(exit_.selectors) is expected
+        coverage.add(exit_)

@@ -12,7 +12,7 @@ from zonevpn import firewall, policy_ways, runstate
 from zonevpn.config import load
 from zonevpn.diff import Live, Plan
 from zonevpn.errors import ApplyError, LockTimeout, ZonevpnError
-from zonevpn.kernel_view import compute, live_exit
+from zonevpn.kernel_view import View, compute, live_exit, recheck
 from zonevpn.log import Log
 from zonevpn.model import Config
 from zonevpn.paths import Paths
@@ -28,6 +28,7 @@ class Result:
         self.changes: list[str] = []
         self.warnings = warnings
         self.forgotten = 0  # conntrack entries deleted
+        self.view: View | None = None  # the kernel as last read, for the status report (kernel_view.View)
 
 
 class Lock:
@@ -82,13 +83,15 @@ def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False
             if desired.firewall.wgblock and not live.firewall.has("filter", "WGBLOCK"):
                 result.warnings.append("IPFire's WGBLOCK chain is missing: replies from the tunnel "
                                        "wait for the firewall to start")
-            if not len(steps):
-                return result  # nothing changed: the reads above were the verification
+            if not len(steps):  # nothing changed: the reads above were the verification
+                result.view = None if flush else View(config, routing.links(), live, steps)
+                return result
             # pyroute2 drops keywords it does not know without a word: trust only what the kernel says
-            _, _, left = compute(config, routing, paths)
+            after, left = recheck(desired, routing, paths)
             if len(left):
                 raise ApplyError("the kernel does not hold the plan after apply; still to do: "
                                  + "; ".join(left.describe()))
+            result.view = None if flush else View(config, routing.links(), after, left)
         finally:
             routing.close()
     return result

@@ -3,15 +3,17 @@ applies) and status (which reports), so neither has to import the other."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from zonevpn import firewall, runstate
 from zonevpn.diff import Live, Plan, diff
 from zonevpn.health import handshake_ages
 from zonevpn.model import ZONES, Config, PolicyExit, Zone
 from zonevpn.paths import Paths
-from zonevpn.plan import plan, zone_table
+from zonevpn.plan import Link, plan, zone_table
 from zonevpn.policy_plan import pref
 from zonevpn.routing import Routing
-from zonevpn.state import PREF_ZONE, Desired
+from zonevpn.state import PREF_ZONE, Desired, Route, Rule
 
 
 def read_live(routing: Routing) -> Live:
@@ -28,6 +30,24 @@ def compute(config: Config, routing: Routing, paths: Paths) -> tuple[Desired, Li
     return desired, live, diff(desired, live, runstate.read_taken(paths), frozenset(links))
 
 
+def recheck(desired: Desired, routing: Routing, paths: Paths) -> tuple[Live, Plan]:
+    """The kernel read again after an apply, against the plan just applied: not planned anew (200 policies:
+    a third of the read), nor judged by a tunnel's handshake that turned stale in between."""
+    links = routing.links()
+    live = read_live(routing)
+    return live, diff(desired, live, runstate.read_taken(paths), frozenset(links))
+
+
+class View(NamedTuple):
+    """The kernel as an apply last read it (after its changes), with the plan it was compared with: what a
+    status report needs, so a hook run reads and plans once for both (status.report)."""
+
+    config: Config
+    links: dict[str, Link]
+    live: Live
+    steps: Plan
+
+
 def live_exit(zone: Zone, live: Live) -> str:
     """'wgN' when the zone's table routes into a tunnel, 'refused' when the kill switch holds, else 'red'."""
     net, table = str(zone.network), zone_table(zone.name)
@@ -42,16 +62,28 @@ def live_exit(zone: Zone, live: Live) -> str:
     return "refused" if refused else "red"
 
 
-def live_policy_exit(policy: PolicyExit, live: Live) -> str:
-    """Where a policy's traffic leaves now, by its rules and table in the kernel: 'wgN', 'refused' (kill
-    switch), 'red', 'blocked', or 'not applied' when its rules are missing."""
-    mine = [r for r in live.rules if pref(policy.slot, 0) <= r.priority <= pref(policy.slot, 3)]
+def live_policy_exits(policies: tuple[PolicyExit, ...], live: Live) -> list[str]:
+    """Where each policy's traffic leaves now, by its rules and table in the kernel: 'wgN', 'refused' (kill
+    switch), 'red', 'blocked', or 'not applied' when its rules are missing. The kernel's rules and routes are
+    sorted once by preference and table: 200 policies looked through 800 rules each otherwise."""
+    by_pref: dict[int, list[Rule]] = {}
+    for rule in live.rules:
+        by_pref.setdefault(rule.priority, []).append(rule)
+    defaults: dict[int, list[Route]] = {}
+    for route in live.routes:
+        if route.dst == "0.0.0.0/0":
+            defaults.setdefault(route.table, []).append(route)
+    return [_policy_exit(p, by_pref, defaults) for p in policies]
+
+
+def _policy_exit(policy: PolicyExit, by_pref: dict[int, list[Rule]], defaults: dict[int, list[Route]]) -> str:
+    mine = [r for at in range(pref(policy.slot, 0), pref(policy.slot, 3) + 1) for r in by_pref.get(at, [])]
     if not mine:
         return "not applied"
     if policy.way != "tunnel":
         return "blocked" if policy.way == "block" else "red"
     table = next((r.table for r in mine if r.priority == pref(policy.slot, 2)), None)
-    routes = sorted((r for r in live.routes if r.table == table and r.dst == "0.0.0.0/0"), key=lambda r: r.metric)
+    routes = sorted(defaults.get(table, []) if table is not None else [], key=lambda r: r.metric)
     tunnel = next((r.dev for r in routes if r.kind == "unicast"), None)
     if tunnel:
         return tunnel

@@ -21,6 +21,7 @@ def load_policies(paths: Paths, settings: Settings, zones: tuple[Zone, ...], pee
     objects = fwhosts.read_fwhosts(paths) if any(
         p.source_type in ("host", "network", "group") for p in rows) else None
     found: list[PolicyExit] = []
+    coverage = Coverage()
     warnings: list[str] = []
     for slot, policy in enumerate(rows):
         if not policy.enabled:
@@ -34,11 +35,12 @@ def load_policies(paths: Paths, settings: Settings, zones: tuple[Zone, ...], pee
         for peer in exit_.candidates:
             if not peer.enabled or not wireguard_on:
                 warnings.append(f"{name}: tunnel {peer.name} ({peer.interface}) is disabled")
-        earlier = covered_by(found, selectors)
+        earlier = coverage.first_covering(selectors)
         if earlier is not None:
             warnings.append(f"{name} can never match: {describe(earlier.policy)} "
                             f"({paths.policies}:{earlier.policy.line}) covers it entirely")
         found.append(exit_)
+        coverage.add(exit_)
     return tuple(found), warnings
 
 
@@ -52,9 +54,48 @@ def check_policy(paths: Paths, settings: Settings, zones: tuple[Zone, ...], peer
     _tunnels(paths, settings, policy, peers)
 
 
-def covered_by(earlier: Iterable[PolicyExit], selectors: tuple[Selector, ...]) -> PolicyExit | None:
-    """The first of the earlier policies that matches everything `selectors` match (so they never do)."""
-    return next((e for e in earlier if covers_all(e.selectors, selectors)), None)
+class Coverage:
+    """The policies so far, indexed by source, to find the first one that matches everything a later one
+    matches (so the later never does). Comparing each policy with every earlier one made 20 000 `covers`
+    calls per run for 200 policies; here a selector meets only the earlier ones with its MAC or a source
+    network holding its own (one lookup per prefix length in use)."""
+
+    def __init__(self) -> None:
+        self.exits: list[PolicyExit] = []
+        self.by_mac: dict[str, list[tuple[int, Selector]]] = {}
+        self.by_net: dict[tuple[int, int], list[tuple[int, Selector]]] = {}  # (prefix length, network)
+        self.lengths: set[int] = set()
+
+    def add(self, exit_: PolicyExit) -> None:
+        at = len(self.exits)
+        self.exits.append(exit_)
+        for sel in exit_.selectors:
+            if sel.mac is not None:
+                self.by_mac.setdefault(sel.mac, []).append((at, sel))
+            if sel.src is not None:
+                self.by_net.setdefault((sel.src.prefixlen, int(sel.src.network_address)), []).append((at, sel))
+                self.lengths.add(sel.src.prefixlen)
+
+    def first_covering(self, selectors: Iterable[Selector]) -> PolicyExit | None:
+        common: set[int] | None = None
+        for sel in selectors:
+            found = {at for at, earlier in self._sources(sel) if covers(earlier, sel)}
+            common = found if common is None else common & found
+            if not common:
+                return None
+        if common is None:  # no selector: every earlier policy covers it, as covers_all says
+            return self.exits[0] if self.exits else None
+        return self.exits[min(common)]
+
+    def _sources(self, sel: Selector) -> list[tuple[int, Selector]]:
+        """The earlier selectors whose source holds this one's: the only ones that can cover it."""
+        if sel.mac is not None:
+            return self.by_mac.get(sel.mac, [])
+        if sel.src is None:
+            return []
+        address = int(sel.src.network_address)
+        return [item for length in self.lengths if length <= sel.src.prefixlen
+                for item in self.by_net.get((length, address & (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF), [])]
 
 
 def describe(policy: Policy) -> str:

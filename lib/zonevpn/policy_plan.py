@@ -81,12 +81,14 @@ def plan_policies(config: Config, choose: Chooser) -> PolicyPlan:
     routes: set[Route] = set()
     chains: dict[str, list[str]] = {name: [] for name in PolicyPlan._fields[3:10]}
     exits = []
+    # whether some zone or policy DNATs DNS: once per plan, not once per selector (200 policies: 40 000 looks)
+    others_dnat = any(e.dns for e in config.exits) or any(e.dns for e in config.policies)
     for policy in policies:
         peer = None if config.held or policy.way != "tunnel" else choose(policy)
         killswitch = policy.killswitch or config.held
         for sel in policy.selectors:
             rules |= _rules(policy, sel, ids, killswitch)
-            _firewall(chains, policy, sel, ids, red, killswitch, peer, config)
+            _firewall(chains, policy, sel, ids, red, killswitch, peer, config, others_dnat)
         if policy.way == "tunnel":
             if peer:
                 routes.add(Route(table(policy.slot), "0.0.0.0/0", dev=peer.interface, src=peer.address))
@@ -189,7 +191,7 @@ def _dns_matches(sel: Selector) -> list[str]:
 
 
 def _firewall(chains: dict[str, list[str]], policy: PolicyExit, sel: Selector, ids: Mapping[str, int],
-              red: str, killswitch: bool, peer: Peer | None, config: Config) -> None:
+              red: str, killswitch: bool, peer: Peer | None, config: Config, others_dnat: bool) -> None:
     refuse = policy.way == "block" or (policy.way == "tunnel" and killswitch)
     verdict = "-j REJECT --reject-with icmp-admin-prohibited" if refuse else "-j RETURN"
     chains["kill"].append(f"{match(sel, ids, out=red)} {verdict}")
@@ -198,7 +200,6 @@ def _firewall(chains: dict[str, list[str]], policy: PolicyExit, sel: Selector, i
                               + ("-j REJECT --reject-with icmp6-adm-prohibited" if refuse or
                                  policy.way == "tunnel" else "-j RETURN"))
     resolver = config.resolver(peer.id if peer else policy.peer.id) if policy.peer else None
-    others_dnat = any(e.dns for e in config.exits) or any(e.dns for e in config.policies)
     for proto in _dns_matches(sel):
         dnat = policy.dns and resolver and (peer or killswitch)
         if not dnat and not others_dnat:

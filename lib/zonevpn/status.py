@@ -9,13 +9,31 @@ from typing import Any
 from zonevpn.config import load
 from zonevpn.diff import Live
 from zonevpn.health import handshake_ages, wg_dump
-from zonevpn.kernel_view import compute, live_exit, live_policy_exit
+from zonevpn.kernel_view import View, compute, live_exit, live_policy_exits
 from zonevpn.model import Config, Zone
 from zonevpn.paths import Paths
 from zonevpn.plan import zone_table
 
 
-def report(paths: Paths) -> dict[str, Any]:
+def report(paths: Paths, view: View | None = None) -> dict[str, Any]:
+    """`view`: what the apply that just ran read last, if it planned as status does (not held, not a flush)."""
+    if view is None or view.config.held:
+        view = _read(paths)
+    config, links, live, steps = view
+    drift = steps.describe()
+    dump = wg_dump()
+    ages = handshake_ages(paths, dump=dump)
+    zones = [_zone_status(config, zone, live, links, drift, dump, ages) for zone in config.zones]
+    policies = [{"number": p.policy.number, "source": f"{p.policy.source_type} {p.policy.source}",
+                 "exit": where, "bound": p.peer.interface if p.peer else p.way,
+                 "killswitch": p.killswitch, "dns_through_tunnel": p.dns, "remark": p.policy.remark}
+                for p, where in zip(config.policies, live_policy_exits(config.policies, live), strict=True)]
+    return {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "enabled": config.enabled,
+            "in_sync": not drift, "zones": zones, "policies": policies, "warnings": list(config.warnings),
+            "last_apply": _last_apply(paths)}
+
+
+def _read(paths: Paths) -> View:
     from zonevpn.routing import open_routing
 
     config = load(paths)
@@ -25,17 +43,7 @@ def report(paths: Paths) -> dict[str, Any]:
         _, live, steps = compute(config, routing, paths)
     finally:
         routing.close()
-    drift = steps.describe()
-    dump = wg_dump()
-    ages = handshake_ages(paths, dump=dump)
-    zones = [_zone_status(config, zone, live, links, drift, dump, ages) for zone in config.zones]
-    policies = [{"number": p.policy.number, "source": f"{p.policy.source_type} {p.policy.source}",
-                 "exit": live_policy_exit(p, live), "bound": p.peer.interface if p.peer else p.way,
-                 "killswitch": p.killswitch, "dns_through_tunnel": p.dns, "remark": p.policy.remark}
-                for p in config.policies]
-    return {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "enabled": config.enabled,
-            "in_sync": not drift, "zones": zones, "policies": policies, "warnings": list(config.warnings),
-            "last_apply": _last_apply(paths)}
+    return View(config, links, live, steps)
 
 
 def _zone_status(config: Config, zone: Zone, live: Live, links: dict, drift: list[str],  # type: ignore[type-arg]

@@ -12,7 +12,7 @@ from zonevpn.ipfire import read_wg_settings
 from zonevpn.model import Peer, Policy
 from zonevpn.paths import Paths
 from zonevpn.policies import format_ports
-from zonevpn.policy_config import covered_by, load_policies
+from zonevpn.policy_config import Coverage, load_policies
 from zonevpn.web import privileged
 from zonevpn.web.form import describe
 from zonevpn.web.lang import Text
@@ -69,11 +69,12 @@ def _analysis(t: Text, paths: Paths, box: Box, errors: list[str]) -> tuple[list[
     except InputError as err:
         errors.append(t("zonevpn err policies apply", reason=str(err)))
         return [], {}
-    covered = {}
-    for at, exit_ in enumerate(exits):
-        earlier = covered_by(exits[:at], exit_.selectors)
+    covered, coverage = {}, Coverage()
+    for exit_ in exits:
+        earlier = coverage.first_covering(exit_.selectors)
         if earlier is not None:
             covered[exit_.policy.number] = earlier.policy.number
+        coverage.add(exit_)
     return warnings, covered
 
 
