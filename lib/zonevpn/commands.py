@@ -15,6 +15,8 @@ from zonevpn.readhash import write_atomic
 if TYPE_CHECKING:
     import argparse
 
+    from zonevpn.kernel_view import View
+
 HOOK_EVENTS = ("wireguard", "firewall", "boot", "red")
 EXIT_NOT_RUNNING = 3  # LSB: program is not running
 
@@ -62,10 +64,8 @@ def _run(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False) -> 
     elif not flush:
         record(paths, result, None)
         _watcher_follows(paths, log, result.active)
-    if not dry_run and (result.changes or not os.path.exists(paths.status)):
-        # only when the kernel changed: a no-op hook (most of them) must not pay for a second full read;
-        # the page shows when the status was taken
-        _refresh_status(paths, log)
+    if not dry_run:  # from what the apply read last: no second load or kernel read (kernel_view.View)
+        _refresh_status(paths, log, result.view)
     log.info(f"{len(result.changes)} changes" + (" (dry run)" if dry_run else "")
              + (f", {result.forgotten} conntrack entries forgotten" if result.forgotten else ""))
     return EXIT_OK
@@ -208,13 +208,13 @@ def cmd_status(args: argparse.Namespace, paths: Paths, log: Log) -> int:
     return EXIT_OK if status["in_sync"] else EXIT_DRIFT
 
 
-def _refresh_status(paths: Paths, log: Log) -> None:
+def _refresh_status(paths: Paths, log: Log, view: View | None = None) -> None:
     """After every apply (hooks included), so that the web page shows the truth without starting a root
-    process on each visit. Never turns an apply into a failure."""
+    process on each visit; from what the apply read last when it can. Never turns an apply into a failure."""
     from zonevpn.status import report
 
     try:
-        publish(paths.status, json.dumps(report(paths), indent=1) + "\n")
+        publish(paths.status, json.dumps(report(paths, view), indent=1) + "\n")
     except (ZonevpnError, OSError) as err:
         log.warning(f"status not saved for the web page: {err}")
 

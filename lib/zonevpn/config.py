@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zonevpn.errors import InputError
 from zonevpn.ipfire import read_client_pool, read_peers, read_red, read_wg_settings, read_zones
-from zonevpn.model import Binding, Config, Exit, Peer, Settings, Zone
+from zonevpn.model import Binding, Config, Exit, Peer, PolicyExit, Settings, Zone
 from zonevpn.paths import Paths
 from zonevpn.readhash import parse_strict, read_text
 from zonevpn.settings import read_settings
@@ -29,8 +29,14 @@ def load(paths: Paths, with_settings: bool = True) -> Config:
                 if not peer.enabled or wg.get("ENABLED") != "on":
                     warnings.append(f"{binding.zone}: tunnel {peer.name} ({peer.interface}) is disabled")
             exits.append(exit_)
+    policies: tuple[PolicyExit, ...] = ()
+    if settings.enabled:
+        from zonevpn.policy_config import load_policies
+
+        policies, policy_warnings = load_policies(paths, settings, zones, peers, wg.get("ENABLED") == "on")
+        warnings += policy_warnings
     return Config(settings.enabled, zones, peers, read_red(paths), tuple(exits), pool,
-                  tuple(warnings), settings.resolvers, settings.stale_after)
+                  tuple(warnings), settings.resolvers, settings.stale_after, policies=policies)
 
 
 def _exit(paths: Paths, lines: dict[str, int], settings: Settings, binding: Binding,
@@ -55,9 +61,11 @@ def _exit(paths: Paths, lines: dict[str, int], settings: Settings, binding: Bind
     return Exit(zone, primary, binding.killswitch, binding.dns, fallbacks)
 
 
-def _exit_peer(paths: Paths, line: int | None, key: str, peer_id: int, peers: tuple[Peer, ...]) -> Peer:
+def _exit_peer(paths: Paths, line: int | None, key: str, peer_id: int, peers: tuple[Peer, ...],
+               path: str | None = None) -> Peer:
+    """`path`: the file that names the tunnel (zonevpn's settings unless a policy does)."""
     def bad(why: str) -> InputError:
-        return InputError(paths.settings, why, line, key)
+        return InputError(path or paths.settings, why, line, key)
 
     peer = next((p for p in peers if p.id == peer_id), None)
     if peer is None:

@@ -7,7 +7,9 @@ the zone's flows to other zones and to the firewall are not NATed and keep runni
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
+import socket
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv4Network
 
 
 def forget_nated(networks: list[IPv4Network]) -> int:
@@ -34,3 +36,31 @@ def _nated_from(entry, networks: list[IPv4Network]) -> bool:  # type: ignore[no-
         return False  # IPv6 or incomplete entries
     nated = entry.tuple_reply.daddr != entry.tuple_orig.saddr
     return nated and any(source.subnet_of(net) for net in networks)
+
+
+Changed = Callable[[str, str, str, "int | None", int], bool]  # (src, dst, proto, dport, mark) -> way changed
+
+
+def forget_nated_where(changed: Changed) -> int:
+    """Exit policies: delete the NATed entries for which `changed` says their way out is not the old one."""
+    from pyroute2 import Conntrack
+
+    names = {socket.IPPROTO_TCP: "tcp", socket.IPPROTO_UDP: "udp"}
+    deleted = 0
+    with Conntrack() as ct:
+        for entry in list(ct.dump_entries()):  # deleting while the dump runs closes its loop
+            orig = entry.tuple_orig
+            try:
+                IPv4Address(orig.saddr)
+            except (ValueError, TypeError):
+                continue  # IPv6 or incomplete entries
+            if entry.tuple_reply.daddr == orig.saddr:
+                continue  # not NATed: flows to other zones and to the firewall keep running
+            if changed(orig.saddr, orig.daddr, names.get(orig.proto, str(orig.proto)),
+                       getattr(orig, "dport", None), entry.mark or 0):
+                try:
+                    ct.delete(entry)
+                    deleted += 1
+                except Exception:  # noqa: BLE001 - the entry may have expired meanwhile: fine
+                    pass
+    return deleted

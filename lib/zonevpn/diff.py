@@ -13,7 +13,7 @@ from typing import NamedTuple
 from zonevpn import firewall
 from zonevpn.firewall import Live as FirewallLive
 from zonevpn.plan import JUMPS, JUMPS6, OWN_CHAINS, OWN_CHAINS6
-from zonevpn.state import IPFIRE_PREFS, PREF_RANGE, Desired, FwRule, Route, Rule
+from zonevpn.state import IPFIRE_PREFS, OWNED_PREFS, Desired, FwRule, Route, Rule
 
 
 class Live(NamedTuple):
@@ -91,6 +91,6 @@ def _base_rules(want: Desired, live: frozenset[Rule]) -> dict[str, tuple[Rule, .
     and skipped its own): added. With nothing of ours in the kernel, IPFire's rules are left alone."""
     if not want.rules:
         return {}
-    early = {r for r in live if r.priority < PREF_RANGE.start}
+    early = {r for r in live if r.priority < OWNED_PREFS.stop}
     stock = set(want.base_rules) | {Rule(IPFIRE_PREFS[r.table], None, r.table, proto=0) for r in early}
     return {"base_add": tuple(sorted(stock - live)), "base_del": tuple(sorted(early))}

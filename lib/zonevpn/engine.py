@@ -8,15 +8,14 @@ import os
 import time
 from ipaddress import IPv4Network
 
-from zonevpn import conntrack, firewall, history, killswitch, resolver, runstate
+from zonevpn import firewall, history, killswitch, policy_ways, resolver, runstate
 from zonevpn.config import load
-from zonevpn.diff import Live, Plan, diff
+from zonevpn.diff import Live, Plan
 from zonevpn.errors import ApplyError, LockTimeout, ZonevpnError
-from zonevpn.health import handshake_ages, read_down
+from zonevpn.kernel_view import View, compute, live_exit, recheck
 from zonevpn.log import Log
 from zonevpn.model import Config
 from zonevpn.paths import Paths
-from zonevpn.plan import plan
 from zonevpn.readhash import write_atomic
 from zonevpn.routing import Routing, open_routing
 from zonevpn.state import Desired
@@ -30,6 +29,7 @@ class Result:
         self.warnings = warnings
         self.forgotten = 0  # conntrack entries deleted
         self.active = False  # a zone is bound and not held: the watcher has work
+        self.view: View | None = None  # the kernel as last read, for the status report (kernel_view.View)
 
 
 class Lock:
@@ -57,21 +57,6 @@ class Lock:
         os.close(self.fd)
 
 
-def read_live(routing: Routing) -> Live:
-    owned, halves = routing.routes()
-    return Live(frozenset(routing.rules()), frozenset(owned), frozenset(halves), firewall.read(4),
-                firewall.read(6), frozenset(routing.base_rules()))
-
-
-def compute(config: Config, routing: Routing, paths: Paths) -> tuple[Desired, Live, Plan]:
-    links = routing.links()
-    failover = any(e.fallbacks for e in config.exits)
-    ages = handshake_ages(paths) if failover else {}
-    desired = plan(config, links, ages, read_down(paths) if failover else frozenset())
-    live = read_live(routing)
-    return desired, live, diff(desired, live, runstate.read_taken(paths), frozenset(links))
-
-
 def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False) -> Result:
     with Lock(paths):
         config = load(paths, with_settings=not flush)  # InputError here: nothing was touched
@@ -97,17 +82,21 @@ def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False
             _log_switches(config, desired, live, log)
             killswitch.observe(paths, config, dict(desired.exits), killswitch.exits_of(config, live),
                                routing.links)
-            result.forgotten = conntrack.forget_nated(_switched(paths, config, desired))
+            last_zones = runstate.read_exits(paths)
+            switched = _switched(paths, config, desired)
+            result.forgotten = policy_ways.forget(paths, config, desired, last_zones, switched)
             if desired.firewall.wgblock and not live.firewall.has("filter", "WGBLOCK"):
                 result.warnings.append("IPFire's WGBLOCK chain is missing: replies from the tunnel "
                                        "wait for the firewall to start")
-            if not len(steps):
-                return result  # nothing changed: the reads above were the verification
+            if not len(steps):  # nothing changed: the reads above were the verification
+                result.view = None if flush else View(config, routing.links(), live, steps)
+                return result
             # pyroute2 drops keywords it does not know without a word: trust only what the kernel says
-            _, _, left = compute(config, routing, paths)
+            after, left = recheck(desired, routing, paths)
             if len(left):
                 raise ApplyError("the kernel does not hold the plan after apply; still to do: "
                                  + "; ".join(left.describe()))
+            result.view = None if flush else View(config, routing.links(), after, left)
         finally:
             routing.close()
     return result
@@ -146,8 +135,6 @@ def execute(steps: Plan, routing: Routing, log: Log) -> None:
 
 
 def _log_switches(config: Config, desired: Desired, live: Live, log: Log) -> None:
-    from zonevpn.status import live_exit
-
     wanted = dict(desired.exits)
     for zone in config.zones:
         before, after = live_exit(zone, live), wanted.get(zone.name, "red")

@@ -104,6 +104,7 @@ class Config(NamedTuple):
     resolvers: tuple[tuple[int, str], ...] = ()
     stale_after: int = 180
     held: bool = False  # `zonevpn hold` (the initscript's stop): every bound zone refused until start
+    policies: tuple[PolicyExit, ...] = ()  # enabled exit policies, in order: first match wins
 
     def resolver(self, peer_id: int) -> str | None:
         return dict(self.resolvers).get(peer_id)
@@ -113,3 +114,64 @@ class Config(NamedTuple):
 
     def peer(self, peer_id: int) -> Peer | None:
         return next((p for p in self.peers if p.id == peer_id), None)
+
+
+# --- exit policies (policies.py reads them, policy_config.py validates them, policy_plan.py plans them) ---
+
+WAYS = ("tunnel", "red", "block")  # where a policy's traffic leaves: a tunnel, directly through red, nowhere
+
+
+class Selector(NamedTuple):
+    """One part of a policy's traffic that the kernel can match on its own: a source (address or MAC) and,
+    optionally, a destination network and a protocol with a destination port range."""
+
+    src: IPv4Network | None  # None when the source is a MAC
+    mac: str | None = None  # "aa:bb:cc:dd:ee:ff", as iptables-save prints it
+    dst: IPv4Network | None = None  # None: any destination
+    proto: str | None = None  # "tcp" | "udp" | None (any)
+    ports: tuple[int, int] | None = None  # destination ports, first..last (with proto)
+
+
+class Policy(NamedTuple):
+    """One row of /var/ipfire/zonevpn/policies, syntax-checked (names of host objects not yet resolved)."""
+
+    number: int  # the row's key: its position in the list (1 = first), as IPFire's firewall rules
+    enabled: bool
+    source_type: str  # addr | mac | zone | host | network | group
+    source: str
+    destinations: tuple[IPv4Network, ...]  # () = any
+    proto: str | None
+    ports: tuple[int, int] | None
+    way: str  # one of WAYS
+    tunnel: int | None  # peer id when way == "tunnel"
+    fallbacks: tuple[int, ...] = ()
+    killswitch: bool = True
+    dns: bool = False
+    remark: str = ""
+    line: int = 0  # where it is in the policies file
+
+
+class PolicyExit(NamedTuple):
+    """A validated, enabled policy: its sources resolved into kernel selectors, its tunnels into peers."""
+
+    slot: int  # 0-based position in the file: fixes its rule preferences and table (state.py)
+    policy: Policy
+    selectors: tuple[Selector, ...]
+    peer: Peer | None = None  # way == "tunnel"
+    fallbacks: tuple[Peer, ...] = ()
+
+    @property
+    def candidates(self) -> tuple[Peer, ...]:
+        return (self.peer, *self.fallbacks) if self.peer else ()
+
+    @property
+    def way(self) -> str:
+        return self.policy.way
+
+    @property
+    def killswitch(self) -> bool:
+        return self.policy.killswitch
+
+    @property
+    def dns(self) -> bool:
+        return self.policy.dns

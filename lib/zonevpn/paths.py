@@ -45,6 +45,19 @@ class Paths(NamedTuple):
     def firewall_local(self) -> str:
         return self._at("etc/sysconfig/firewall.local")
 
+    @property
+    def fwhosts_hosts(self) -> str:
+        """Firewall -> Firewall Groups: hosts (fwhosts.cgi)."""
+        return self._at("var/ipfire/fwhosts/customhosts")
+
+    @property
+    def fwhosts_networks(self) -> str:
+        return self._at("var/ipfire/fwhosts/customnetworks")
+
+    @property
+    def fwhosts_groups(self) -> str:
+        return self._at("var/ipfire/fwhosts/customgroups")
+
     # zonevpn's own
     @property
     def unbound_dropin(self) -> str:
@@ -54,6 +67,11 @@ class Paths(NamedTuple):
     @property
     def settings(self) -> str:
         return self._at("var/ipfire/zonevpn/settings")
+
+    @property
+    def policies(self) -> str:
+        """The ordered exit policies (policies.py), beside the settings and owned by the same user."""
+        return self._at("var/ipfire/zonevpn/policies")
 
     @property
     def lock(self) -> str:

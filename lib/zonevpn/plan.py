@@ -18,6 +18,7 @@ from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
 from zonevpn.model import ZONES, Config, Exit, Peer
+from zonevpn.policy_plan import POLICY_CHAIN, PolicyPlan, plan_policies
 from zonevpn.state import (
     COMMENT,
     INBOUND_MARK,
@@ -44,7 +45,8 @@ FILTER_CHAIN, KILL_CHAIN, NAT_CHAIN = "ZONEVPN", "ZONEVPN-KILL", "ZONEVPN-NAT"
 DNS_CHAIN, MARK_CHAIN, MSS_CHAIN = "ZONEVPN-DNS", "ZONEVPN-MARK", "ZONEVPN-MSS"
 REPLY_CHAIN = "ZONEVPN-REPLY"
 OWN_CHAINS = (("filter", FILTER_CHAIN), ("filter", KILL_CHAIN), ("nat", NAT_CHAIN), ("nat", DNS_CHAIN),
-              ("mangle", MARK_CHAIN), ("mangle", MSS_CHAIN), ("filter", REPLY_CHAIN))
+              ("mangle", MARK_CHAIN), ("mangle", MSS_CHAIN), ("filter", REPLY_CHAIN), ("mangle", POLICY_CHAIN))
+AT_END = ("",)  # no rule jumps to "": a Jump anchored on it goes last in its chain
 # FORWARD: the kill switch before the admin's own rules (FORWARDFW), which may accept zone -> red; the
 # zone's way into the tunnel after them (just before POLICYFWD), so that they still apply to it.
 JUMPS = (Jump("filter", "FORWARD", KILL_CHAIN, before=("FORWARDFW", "POLICYFWD")),
@@ -54,7 +56,9 @@ JUMPS = (Jump("filter", "FORWARD", KILL_CHAIN, before=("FORWARDFW", "POLICYFWD")
          Jump("mangle", "FORWARD", MSS_CHAIN),
          # every `wireguard reload` flushes WGBLOCK and our RETURNs with it until its hook runs: replies of
          # the zone's own connections are accepted just before WGBLOCK, in chains the reload leaves alone
-         Jump("filter", "FORWARD", REPLY_CHAIN, before=("WGBLOCK",)))
+         Jump("filter", "FORWARD", REPLY_CHAIN, before=("WGBLOCK",)),
+         # after IPFire's `-m mark --mark 0 -j CONNMARK --restore-mark`, which a device mark would skip
+         Jump("mangle", "PREROUTING", POLICY_CHAIN, before=AT_END))
 OWN_CHAINS6 = (("filter", FILTER_CHAIN),)
 JUMPS6 = (Jump("filter", "FORWARD", FILTER_CHAIN),)
 
@@ -109,7 +113,11 @@ def plan(config: Config, links: Mapping[str, Link], ages: Mapping[str, int | Non
         routes |= zone_routes(exit_, peer)
         states.append((exit_.zone.name, peer.interface if peer else
                        "refused" if exit_.killswitch else "red"))
-    for peer in {p for e in exits for p in e.candidates}:
+    # a policy has what choose() reads of a zone's exit: its tunnel, fallbacks and candidates
+    policies = plan_policies(config, lambda p: choose(p, links, ages or {}, config.stale_after, down))  # type: ignore[arg-type]
+    rules |= policies.rules
+    routes |= policies.routes
+    for peer in {p for e in exits for p in e.candidates} | policies.tunnels:
         rules.add(Rule(PREF_TUNNEL_SOURCE, f"{peer.address}/32", tunnel_table(peer.id)))
         if usable(peer, links):  # every usable candidate is an exit: none may hijack the main table
             routes.add(Route(tunnel_table(peer.id), "0.0.0.0/0", dev=peer.interface, src=peer.address))
@@ -118,10 +126,10 @@ def plan(config: Config, links: Mapping[str, Link], ages: Mapping[str, int | Non
     if exits:
         rules.add(Rule(PREF_INBOUND, table=MAIN, fwmark=INBOUND_MARK, fwmask=INBOUND_MARK))
     # our `lookup static` rules make IPFire's static-routes (`ip rule | grep -q static`) skip its own
-    base = frozenset({Rule(IPFIRE_PREFS[STATIC], None, STATIC, proto=0)}) if exits else frozenset()
+    base = frozenset({Rule(IPFIRE_PREFS[STATIC], None, STATIC, proto=0)}) if rules else frozenset()
     return Desired(frozenset(rules), frozenset(routes), frozenset(main_absent),
-                   firewall(exits, chosen, config), firewall6(exits, config.red.device), bool(exits),
-                   tuple(states), base)
+                   firewall(exits, chosen, config, policies), firewall6(exits, config.red.device, policies),
+                   bool(rules), tuple(states), base, policies.exits)
 
 
 def zone_rules(exit_: Exit) -> set[Rule]:
@@ -145,10 +153,16 @@ def zone_routes(exit_: Exit, peer: Peer | None) -> set[Route]:
     return routes
 
 
-def firewall(exits: tuple[Exit, ...], chosen: Mapping[str, Peer | None], config: Config) -> Firewall:
-    """Rules in iptables-save's canonical text, so that live and desired compare as strings."""
+def firewall(exits: tuple[Exit, ...], chosen: Mapping[str, Peer | None], config: Config,
+             policies: PolicyPlan | None = None) -> Firewall:
+    """Rules in iptables-save's canonical text, so that live and desired compare as strings. The policies'
+    rules come first in each chain: the first match wins, as in the routing rules."""
     red = config.red.device
-    forward, kill, nat, dns, mss, wgblock, replies = [], [], [], [], [], [], []
+    p = policies or plan_policies(config._replace(policies=()), lambda _: None)
+    forward, kill, nat, dns = list(p.forward), list(p.kill), list(p.nat), list(p.dns)
+    mss: list[str] = []
+    replies: list[str] = []
+    wgblock = list(p.wgblock)
     for exit_ in exits:
         zone = exit_.zone
         for peer in exit_.candidates:
@@ -168,20 +182,24 @@ def firewall(exits: tuple[Exit, ...], chosen: Mapping[str, Peer | None], config:
         if exit_.dns and resolver and (active or exit_.killswitch):
             dns += [f"-i {zone.device} -p {proto} -m {proto} --dport 53 -j DNAT --to-destination {resolver}"
                     for proto in ("udp", "tcp")]
-    for address, wg in sorted({(p.address, p.interface) for e in exits for p in e.candidates}):
+    tunnels = {t for e in exits for t in e.candidates} | p.tunnels
+    mss += [f"-o {wg} -p tcp -m tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu"
+            for wg in sorted({t.interface for t in p.tunnels})]
+    for address, wg in sorted({(t.address, t.interface) for t in tunnels}):
         wgblock.append(f"-d {address}/32 -i {wg} -m comment --comment {COMMENT} -j RETURN")
     mark = f"{INBOUND_MARK:#x}"
     marks = [f"-i {red} -m conntrack --ctstate NEW -j CONNMARK --set-xmark {mark}/{mark}",
-             f"-j CONNMARK --restore-mark --nfmask {mark} --ctmask {mark}"] if exits else []
+             f"-j CONNMARK --restore-mark --nfmask {mark} --ctmask {mark}"] if exits or p.rules else []
     chains = tuple((table, chain, tuple(_unique(specs))) for (table, chain), specs in zip(
-        OWN_CHAINS, (forward, kill, nat, dns, marks, mss, replies), strict=True) if specs)
+        OWN_CHAINS, (forward, kill, nat, dns, marks, mss, replies, list(p.marks)), strict=True) if specs)
     return Firewall(chains, tuple(_unique(wgblock)), _jumps_for(chains, JUMPS))
 
 
-def firewall6(exits: tuple[Exit, ...], red: str) -> Firewall:
-    """The tunnels carry IPv4 only: a bound zone's IPv6 has no way out but red, so it is refused."""
-    specs = tuple(_unique([f"-i {e.zone.device} -o {red} -j REJECT --reject-with icmp6-adm-prohibited"
-                           for e in exits]))
+def firewall6(exits: tuple[Exit, ...], red: str, policies: PolicyPlan | None = None) -> Firewall:
+    """The tunnels carry IPv4 only: a bound zone's IPv6 has no way out but red, so it is refused (a
+    MAC-selected device's too; before the zones', as the first match wins)."""
+    specs = tuple(_unique([*(policies.ipv6 if policies else ()), *(
+        f"-i {e.zone.device} -o {red} -j REJECT --reject-with icmp6-adm-prohibited" for e in exits)]))
     chains = (("filter", FILTER_CHAIN, specs),) if specs else ()
     return Firewall(chains, (), _jumps_for(chains, JUMPS6))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from zonevpn.errors import ApplyError
 from zonevpn.plan import Link
-from zonevpn.state import IPFIRE_PREFS, MAIN, PREF_RANGE, PROTO, Route, Rule
+from zonevpn.state import IPFIRE_PREFS, MAIN, OWNED_PREFS, PROTO, Route, Rule
 
 _PROHIBIT = "8"  # RTN_PROHIBIT / FR_ACT_PROHIBIT, as `ip -N` prints them
 _HALVES = ("0.0.0.0/1", "128.0.0.0/1")
@@ -62,15 +62,17 @@ class IprouteRouting:
     def rules(self) -> set[Rule]:
         owned = set()
         for msg in self._kernel()[0]:
-            if msg.get("protocol") != str(PROTO) or msg.get("priority") not in PREF_RANGE:
+            if msg.get("protocol") != str(PROTO) or msg.get("priority") not in OWNED_PREFS:
                 continue
             src = f"{msg['src']}/{msg.get('srclen', 32)}" if msg.get("src", "all") != "all" else None
+            dst = f"{msg['dst']}/{msg.get('dstlen', 32)}" if msg.get("dst", "all") != "all" else None
             prohibit = msg.get("action") == _PROHIBIT
             fwmark = int(msg["fwmark"], 16) if "fwmark" in msg else None
             fwmask = int(msg.get("fwmask", "0xffffffff"), 16) if "fwmark" in msg else None
             owned.add(Rule(msg["priority"], src, 0 if prohibit else int(msg.get("table", MAIN)),
                            "prohibit" if prohibit else "lookup", fwmark, fwmask,
-                           msg.get("suppress_prefixlen")))
+                           msg.get("suppress_prefixlen"), dst=dst, ipproto=_ipproto(msg.get("ipproto")),
+                           dport=_dport(msg)))
         return owned
 
     def base_rules(self) -> set[Rule]:
@@ -123,6 +125,19 @@ class IprouteRouting:
         refused = _refusals(run.stderr, batch)
         if refused or (run.returncode != 0 and "Command failed" not in run.stderr):
             raise ApplyError("the kernel refused: " + ("; ".join(refused) or run.stderr.strip()))
+
+
+def _ipproto(value: str | None) -> str | None:
+    """`ip -N` prints `ipproto-6`, without -N `tcp`."""
+    return {"ipproto-6": "tcp", "ipproto-17": "udp"}.get(value or "", value)
+
+
+def _dport(msg: dict[str, Any]) -> tuple[int, int] | None:
+    if "dport" in msg:
+        return int(msg["dport"]), int(msg["dport"])
+    if "dport_start" in msg:
+        return int(msg["dport_start"]), int(msg["dport_end"])
+    return None
 
 
 def _refusals(stderr: str, batch: list[tuple[str, str]]) -> list[str]:

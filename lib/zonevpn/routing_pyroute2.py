@@ -12,7 +12,7 @@ from typing import Any
 
 from zonevpn.errors import ApplyError
 from zonevpn.plan import Link
-from zonevpn.state import IPFIRE_PREFS, MAIN, PREF_RANGE, PROTO, Route, Rule
+from zonevpn.state import IPFIRE_PREFS, MAIN, OWNED_PREFS, PROTO, Route, Rule
 
 _RTN_UNICAST, _RTN_PROHIBIT = 1, 8
 _FR_ACT_TO_TBL, _FR_ACT_PROHIBIT = 1, 8
@@ -55,14 +55,20 @@ class Pyroute2Routing:
     def rules(self) -> set[Rule]:
         owned = set()
         for msg in self.ipr.get_rules(family=socket.AF_INET):
-            if msg.get("protocol") != PROTO or msg.get("priority") not in PREF_RANGE:
+            if msg.get("protocol") != PROTO or msg.get("priority") not in OWNED_PREFS:
                 continue
             src = f"{msg.get('src')}/{msg['src_len']}" if msg.get("src") else None
+            dst = f"{msg.get('dst')}/{msg['dst_len']}" if msg.get("dst") else None
             suppress = msg.get("suppress_prefixlen")
             prohibit = msg["action"] == _FR_ACT_PROHIBIT
+            ports = msg.get("dport_range")
+            fwmask = msg.get("fwmask")
+            fwmark = msg.get("fwmark") if fwmask is None else msg.get("fwmark") or 0  # the kernel omits mark 0
             owned.add(Rule(msg.get("priority"), src, 0 if prohibit else msg.get("table"),
-                           "prohibit" if prohibit else "lookup", msg.get("fwmark"), msg.get("fwmask"),
-                           None if suppress in (None, _NO_SUPPRESS) else suppress))
+                           "prohibit" if prohibit else "lookup", fwmark, fwmask,
+                           None if suppress in (None, _NO_SUPPRESS) else suppress, dst=dst,
+                           ipproto=_IPPROTO_NAMES.get(msg.get("ip_proto")),  # type: ignore[arg-type]
+                           dport=_port_range(ports)))
         return owned
 
     def base_rules(self) -> set[Rule]:
@@ -136,6 +142,17 @@ class Pyroute2Routing:
                                  f"{errno.errorcode.get(err.code, err.code)} ({err})") from None
 
 
+_IPPROTO_NAMES = {6: "tcp", 17: "udp"}
+
+
+def _port_range(value: str | None) -> tuple[int, int] | None:
+    """pyroute2 decodes FRA_DPORT_RANGE as "first:last"."""
+    if not value:
+        return None
+    first, last = value.split(":")
+    return int(first), int(last)
+
+
 def _rule_args(rule: Rule) -> dict[str, Any]:
     args: dict[str, Any] = {"priority": rule.priority}
     if rule.proto:
@@ -143,8 +160,15 @@ def _rule_args(rule: Rule) -> dict[str, Any]:
     if rule.src:
         address, length = rule.src.split("/")
         args["src"], args["src_len"] = address, int(length)
+    if rule.dst:
+        address, length = rule.dst.split("/")
+        args["dst"], args["dst_len"] = address, int(length)
     if rule.fwmark is not None:
         args["fwmark"], args["fwmask"] = rule.fwmark, rule.fwmask
+    if rule.ipproto:
+        args["ip_proto"] = {name: number for number, name in _IPPROTO_NAMES.items()}[rule.ipproto]
+    if rule.dport:
+        args["dport_range"] = f"{rule.dport[0]}:{rule.dport[1]}"  # pyroute2's spelling of the range
     if rule.action == "prohibit":
         args["action"] = "FR_ACT_PROHIBIT"
     else:

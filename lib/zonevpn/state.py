@@ -4,6 +4,23 @@ Ownership markers (documented in README.md): rules and routes carry protocol PRO
 ZONE_TABLE_BASE+1..3 and tunnel-address tables TUNNEL_TABLE_BASE+<peer id>; rule preferences 1000-1099
 (above IPsec's 128 so IPsec wins, below IPFire's `wg`/`static`/`main` rules at 32764+); iptables rules carry
 the comment `zonevpn` or live in our own chains.
+
+Exit policies (policy_plan.py) come before every zone binding, so their preferences lie below 1000 and
+above IPsec's 128. The policy in slot i (its 0-based position in the policies file, disabled ones
+included, so that enabling one renumbers nothing) owns
+
+  pref 200+4i     its selectors: lookup main suppress_prefixlength 1   local destinations stay local
+  pref 201+4i                    lookup static (200) ...               IPFire's static routes
+  pref 202+4i                    lookup 2000+i | lookup main           its exit: tunnel table | red
+  pref 203+4i                    prohibit | lookup main                kill switch | kill switch off
+  table 2000+i   default dev wgN src <tunnel address>, behind it prohibit default (as the zone tables)
+
+for i = 0..199 (prefs 200-999, tables 2000-2199), and pref 196 holds its copy of the inbound rule (1000).
+A MAC cannot be an `ip rule` selector: mangle PREROUTING marks each MAC-selected device's packets with its
+device id in MAC_MARK_MASK (and saves it in the connection's mark, so that replies carry it too), and the
+rules select `fwmark`. Every packet that passes that chain also gets ALIVE_MARK: while IPFire's firewall
+restart has flushed it, nothing carries the bit, and a `fwmark 0/ALIVE_MARK` rule refuses what a MAC
+policy with a kill switch could otherwise let out through red.
 """
 
 from __future__ import annotations
@@ -26,7 +43,16 @@ PREF_LOCAL_STATIC = 1020  # +zone index: IPFire's static routes
 PREF_ZONE = 1030  # +zone index: the zone's exit table
 PREF_REFUSE = 1040  # +zone index: kill switch: nothing falls through to main
 PREF_TUNNEL_SOURCE = 1050  # traffic sourced from a tunnel's own address
-PREF_RANGE = range(1000, 1100)
+PREF_RANGE = range(1000, 1100)  # the zone bindings'
+PREF_POLICY_INBOUND = 196  # exit policies (see above): replies of connections that came in through red
+POLICY_PREF_BASE = 200  # + POLICY_PREF_STEP * slot + 0..3
+POLICY_PREF_STEP = 4
+POLICY_TABLE_BASE = 2000  # + slot
+POLICY_SLOTS = 200
+OWNED_PREFS = range(PREF_POLICY_INBOUND, PREF_RANGE.stop)  # every rule zonevpn may own
+MAC_MARK_MASK = 0x001FF000  # device id (1..511) of a MAC-selected source; IPFire uses 0x0f000000 (NAT)
+MAC_MARK_SHIFT = 12
+ALIVE_MARK = 0x00200000  # set on every packet while zonevpn's mangle chain is in the firewall
 REFUSE_METRIC = 4_000_000_000  # the kill-switch route sits behind the tunnel's default route (metric 0)
 INBOUND_MARK = 0x00400000  # conntrack/packet mark bit for connections that came in through red
 COMMENT = "zonevpn"
@@ -41,13 +67,27 @@ class Rule(NamedTuple):
     fwmask: int | None = None
     suppress_prefixlen: int | None = None
     proto: int = PROTO  # 0: one of IPFire's own rules (see IPFIRE_PREFS), which carry no protocol
+    dst: str | None = None  # exit policies' selectors: "203.0.113.0/24"
+    ipproto: str | None = None  # "tcp" | "udp"
+    dport: tuple[int, int] | None = None  # first, last
+
+    def __lt__(self, other: tuple) -> bool:  # type: ignore[type-arg, override]
+        """Sortable although fields may be None in one rule and set in another."""
+        return _sort_key(self) < _sort_key(other)
 
     def describe(self) -> str:
         parts = [f"pref {self.priority}"]
         if self.src:
             parts.append(f"from {self.src}")
+        if self.dst:
+            parts.append(f"to {self.dst}")
         if self.fwmark is not None:
             parts.append(f"fwmark {self.fwmark:#x}/{self.fwmask or 0xFFFFFFFF:#x}")
+        if self.ipproto:
+            parts.append(f"ipproto {self.ipproto}")
+        if self.dport:
+            first, last = self.dport
+            parts.append(f"dport {first}" if first == last else f"dport {first}-{last}")
         parts.append(f"lookup {_table_name(self.table)}" if self.action == "lookup" else self.action)
         if self.suppress_prefixlen is not None:
             parts.append(f"suppress_prefixlength {self.suppress_prefixlen}")
@@ -122,6 +162,11 @@ class Desired(NamedTuple):
     src_valid_mark: bool  # strict rp_filter must see the inbound mark (see plan.inbound)
     exits: tuple[tuple[str, str], ...]  # (zone, "wg3" | "refused" | "red") for status and conntrack
     base_rules: frozenset[Rule] = frozenset()  # IPFire's own rules that must exist while zonevpn is active
+    policy_exits: tuple[tuple[int, str], ...] = ()  # (policy number, wgN | refused | red | blocked)
+
+
+def _sort_key(row: tuple) -> tuple:  # type: ignore[type-arg]
+    return tuple((value is not None, value if value is not None else 0) for value in row)
 
 
 def _table_name(table: int) -> str:

@@ -9,30 +9,35 @@ from typing import Any
 from zonevpn.config import load
 from zonevpn.diff import Live
 from zonevpn.health import handshake_ages, wg_dump
-from zonevpn.model import ZONES, Config, Zone
+from zonevpn.kernel_view import View, compute, live_exit, live_policy_exits
+from zonevpn.model import Config, Zone
 from zonevpn.paths import Paths
 from zonevpn.plan import zone_table
-from zonevpn.state import PREF_ZONE
 
 FORMAT, VERSION = "zonevpn-status", 1  # docs/status-json.md: a new field is no new version; a changed one is
 
 
-def live_exit(zone: Zone, live: Live) -> str:
-    """'wgN' when the zone's table routes into a tunnel, 'refused' when the kill switch holds, else 'red'."""
-    net, table = str(zone.network), zone_table(zone.name)
-    rules = [r for r in live.rules if r.src == net]
-    if not any(r.priority == PREF_ZONE + ZONES.index(zone.name) + 1 and r.table == table for r in rules):
-        return "red"
-    routes = [r for r in live.routes if r.table == table and r.dst == "0.0.0.0/0"]
-    tunnel = next((r.dev for r in sorted(routes, key=lambda r: r.metric) if r.kind == "unicast"), None)
-    if tunnel:
-        return tunnel
-    refused = any(r.action == "prohibit" for r in rules) or any(r.kind == "prohibit" for r in routes)
-    return "refused" if refused else "red"
+def report(paths: Paths, view: View | None = None) -> dict[str, Any]:
+    """`view`: what the apply that just ran read last, if it planned as status does (not held, not a flush)."""
+    if view is None or view.config.held:
+        view = _read(paths)
+    config, links, live, steps = view
+    drift = steps.describe()
+    dump = wg_dump()
+    ages = handshake_ages(paths, dump=dump)
+    zones = [_zone_status(config, zone, live, links, drift, dump, ages) for zone in config.zones]
+    _add_killswitch_state(paths, config, zones, links)
+    policies = [{"number": p.policy.number, "source": f"{p.policy.source_type} {p.policy.source}",
+                 "exit": where, "bound": p.peer.interface if p.peer else p.way,
+                 "killswitch": p.killswitch, "dns_through_tunnel": p.dns, "remark": p.policy.remark}
+                for p, where in zip(config.policies, live_policy_exits(config.policies, live), strict=True)]
+    return {"format": FORMAT, "version": VERSION, "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "enabled": config.enabled, "in_sync": not drift, "zones": zones, "policies": policies,
+            "warnings": list(config.warnings), "last_apply": _last_apply(paths),
+            "last_probe": _read_json(paths.probe_result)}
 
 
-def report(paths: Paths) -> dict[str, Any]:
-    from zonevpn.engine import compute
+def _read(paths: Paths) -> View:
     from zonevpn.routing import open_routing
 
     config = load(paths)
@@ -42,14 +47,7 @@ def report(paths: Paths) -> dict[str, Any]:
         _, live, steps = compute(config, routing, paths)
     finally:
         routing.close()
-    drift = steps.describe()
-    dump = wg_dump()
-    ages = handshake_ages(paths, dump=dump)
-    zones = [_zone_status(config, zone, live, links, drift, dump, ages) for zone in config.zones]
-    _add_killswitch_state(paths, config, zones, links)
-    return {"format": FORMAT, "version": VERSION, "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "enabled": config.enabled, "in_sync": not drift, "zones": zones, "last_apply": _last_apply(paths),
-            "last_probe": _read_json(paths.probe_result)}
+    return View(config, links, live, steps)
 
 
 def _add_killswitch_state(paths: Paths, config: Config, zones: list[dict[str, Any]], links: dict) -> None:  # type: ignore[type-arg]
@@ -127,6 +125,10 @@ def format_text(status: dict[str, Any]) -> str:
                      + ("  (kill switch engaged)" if z["killswitch_engaged"] else ""))
         lines += _killswitch_lines(z.get("killswitch_state"))
         lines += [f"      drift: {d}" for d in z["drift"]]
+    for p in status.get("policies", []):
+        lines.append(f"  policy {p['number']:<3} {p['source']:<28} exit={p['bound']:<6} "
+                     f"leaves via {p['exit']}")
+    lines += [f"  warning: {w}" for w in status.get("warnings", [])]
     last = status.get("last_apply")
     if last:
         lines.append(f"last apply {last['time']}: " + ("ok" if last["ok"] else f"FAILED: {last['error']}")

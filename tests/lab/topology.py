@@ -39,7 +39,13 @@ PREFIX = "zvlab-"
 ZONES = {"GREEN": ("green0", "192.168.1.1", "192.168.1.52", 9001),
          "BLUE": ("blue0", "192.168.2.1", "192.168.2.10", 9002),
          "ORANGE": ("orange0", "192.168.3.1", "192.168.3.10", 9003)}
+# A second client in each zone (a macvlan on the zone's link, its own MAC and namespace): the devices that
+# exit policies select. name -> (zone, address, probe port, MAC)
+CLIENTS = {"GREEN2": ("GREEN", "192.168.1.50", 9011, "02:00:00:00:01:32"),
+           "BLUE2": ("BLUE", "192.168.2.20", 9012, "02:00:00:00:02:14"),
+           "ORANGE2": ("ORANGE", "192.168.3.20", 9013, "02:00:00:00:03:14")}
 INTERNET, RED_ADDRESS, ISP_ADDRESS = "203.0.113.10", "198.51.100.2", "198.51.100.1"
+ELSEWHERE = "198.18.0.10"  # a second internet site (benchmarking range), outside 203.0.113.0/24
 FW_PORT = 9010  # the firewall's own probes
 PROVIDERS = {3: ("wgvpn", "192.0.2.10", "10.5", 51820), 4: ("wgvpn2", "192.0.2.20", "10.6", 51821)}
 WG_ENV = {"WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"}
@@ -142,19 +148,33 @@ class Lab:
         for zone, (dev, gw, client, _) in ZONES.items():
             self._wire("fw", dev, f"{gw}/24", zone.lower(), "eth0", f"{client}/24")
             self.ns(zone.lower(), "ip", "route", "add", "default", "via", gw)
+        for name, (zone, address, _, mac) in CLIENTS.items():
+            sh("ip", "netns", "add", PREFIX + name.lower())
+            self.ns(name.lower(), "ip", "link", "set", "lo", "up")
+            self.ns(zone.lower(), "ip", "link", "add", "link", "eth0", "name", "mv0", "address", mac,
+                    "type", "macvlan", "mode", "bridge")
+            self.ns(zone.lower(), "ip", "link", "set", "mv0", "netns", PREFIX + name.lower())
+            self.ns(name.lower(), "ip", "addr", "add", f"{address}/24", "dev", "mv0")
+            self.ns(name.lower(), "ip", "link", "set", "mv0", "up")
+            self.ns(name.lower(), "ip", "route", "add", "default", "via", ZONES[zone][1])
         self._wire("fw", "red0", f"{RED_ADDRESS}/24", "isp", "isp-red", f"{ISP_ADDRESS}/24")
         self._wire("isp", "isp-inet", "203.0.113.1/24", "inet", "eth0", f"{INTERNET}/24")
         self._wire("isp", "isp-vpn", "192.0.2.1/24", "vpn", "eth0", "192.0.2.10/24")
         self.ns("vpn", "ip", "addr", "add", "192.0.2.20/24", "dev", "eth0")
         self.ns("fw", "ip", "route", "add", "default", "via", ISP_ADDRESS)
         self.ns("inet", "ip", "route", "add", "default", "via", "203.0.113.1")
+        self.ns("inet", "ip", "addr", "add", f"{ELSEWHERE}/24", "dev", "eth0")
+        self.ns("isp", "ip", "route", "add", "198.18.0.0/24", "via", INTERNET)
         self.ns("vpn", "ip", "route", "add", "default", "via", "192.0.2.1")
         self.keys = {name: _keypair() for name in ("fw3", "fw4", "vpn3", "vpn4", "rw", "phone")}
         files.seed(self)
         files.install_zonevpn(self)
         self._counters()
         self._spawn("inet", sys.executable, "-m", "lab.echo_server", INTERNET,
-                    *[str(z[3]) for z in ZONES.values()], str(FW_PORT))
+                    *[str(z[3]) for z in ZONES.values()], *[str(c[2]) for c in CLIENTS.values()],
+                    str(FW_PORT))
+        self._spawn("inet", sys.executable, "-m", "lab.echo_server", ELSEWHERE,
+                    *[str(port) for _, port in _probe_ports()])
         for peer_id in self.providers:
             self._provider(peer_id)
         self.firewall("start")
@@ -198,10 +218,12 @@ class Lab:
         self.ns("vpn", "ip", "link", "set", dev, "up")
         self.ns("vpn", "iptables-legacy", "-t", "nat", "-A", "POSTROUTING", "-s", f"{prefix}.0.0/24",
                 "-o", "eth0", "-j", "SNAT", "--to-source", public)
-        for zone, (_, _, _, probe_port) in ZONES.items():
+        for zone, probe_port in _probe_ports():
             for proto in ("udp", "tcp"):
                 self.ns("vpn", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", dev, "-p", proto,
                         "--dport", str(probe_port), "-m", "comment", "--comment", zone)
+                self.ns("vpn", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", dev, "-p", proto,
+                        "--dport", str(probe_port), "-m", "comment", "--comment", f"{zone}-wg{peer_id}")
         self.ns("vpn", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", dev, "-p", "udp",
                 "--dport", "53", "-m", "comment", "--comment", "DNS")
         self._spawn("vpn", sys.executable, os.path.join(REPO, "tests", "dns_stub.py"), f"{prefix}.0.1",
@@ -263,7 +285,7 @@ class Lab:
             return []
 
     def _counters(self) -> None:
-        for zone, (_, _, _, port) in ZONES.items():
+        for zone, port in _probe_ports():
             for proto in ("udp", "tcp"):
                 self.ns("isp", "iptables-legacy", "-t", "raw", "-A", "PREROUTING", "-i", "isp-red",
                         "-p", proto, "--dport", str(port), "-m", "comment", "--comment", zone)
@@ -327,8 +349,9 @@ class Lab:
     # --- observing -----------------------------------------------------------------------------------
     def probe(self, zone: str, proto: str = "udp", timeout: float = 1.0, port: int | None = None,
               host: str = INTERNET) -> Probe:
+        """From the zone's client, or from one of CLIENTS (zone = its name, e.g. BLUE2)."""
         client_ns = zone.lower()
-        port = port or ZONES[zone][3]
+        port = port or dict(_probe_ports())[zone]
         out = self.ns(client_ns, sys.executable, "-m", "lab.probe", proto, host, str(port), "--timeout",
                       str(timeout), env={"PYTHONPATH": os.path.join(REPO, "tests")}).stdout
         return Probe(**json.loads(out))
@@ -366,15 +389,15 @@ class Lab:
     def _count(self, host: str, comment: str) -> int:
         save = self.ns(host, "iptables-legacy-save", "-c", "-t", "raw").stdout
         return sum(int(line.split("]")[0].split(":")[0].lstrip("[")) for line in save.splitlines()
-                   if f"--comment {comment}" in line or f'--comment "{comment}"' in line)
+                   if line.endswith((f"--comment {comment}", f'--comment "{comment}"')))
 
     def red_count(self, zone: str) -> int:
         """Packets to the zone's probe port (udp+tcp) that crossed the red link."""
         return self._count("isp", zone)
 
-    def tunnel_count(self, zone: str) -> int:
-        """Packets to the zone's probe port that arrived at a provider through a tunnel."""
-        return self._count("vpn", zone)
+    def tunnel_count(self, zone: str, peer_id: int | None = None) -> int:
+        """Packets to the zone's probe port that arrived at a provider through a tunnel (that tunnel)."""
+        return self._count("vpn", zone if peer_id is None else f"{zone}-wg{peer_id}")
 
     def reset_counters(self) -> None:
         for host in ("isp", "vpn"):
@@ -383,7 +406,8 @@ class Lab:
     def start_stream(self, zone: str, rate: int = 100) -> None:
         self._streams[zone] = subprocess.Popen(
             ["ip", "netns", "exec", PREFIX + zone.lower(), sys.executable, "-m", "lab.probe", "stream",
-             INTERNET, str(ZONES[zone][3]), str(rate)], env=dict(os.environ, PYTHONPATH=f"{REPO}/tests"),
+             INTERNET, str(dict(_probe_ports())[zone]), str(rate)],
+            env=dict(os.environ, PYTHONPATH=f"{REPO}/tests"),
             stdout=subprocess.PIPE, text=True)
 
     def stop_stream(self, zone: str) -> dict[str, int]:
@@ -417,6 +441,11 @@ class Lab:
         """The hand-run script, on the box (it appends to the box's own /etc/iproute2/rt_tables)."""
         script = os.path.join(os.path.dirname(REPO), "shared", "baseline", "blue-vpn-setup.sh")
         return self.fw("sh", script, check=False)
+
+
+def _probe_ports() -> list[tuple[str, int]]:
+    """Each client's own probe port, by its name (GREEN, ..., GREEN2, ...): counted at the ISP and providers."""
+    return [(zone, z[3]) for zone, z in ZONES.items()] + [(name, c[2]) for name, c in CLIENTS.items()]
 
 
 def _keypair() -> tuple[str, str]:

@@ -108,13 +108,13 @@ class WebBox:
         self._httpd()
 
     def _install_zonevpn(self) -> None:
-        """Where the package puts each file; the lib as the package lays it (with jinja2 vendored)."""
+        """Where the package puts each file; the lib as the package lays it (with its vendored packages)."""
         box = self.box
         box.copy(os.path.join(REPO, "cgi-bin/zonevpn.cgi"), "srv/web/ipfire/cgi-bin/zonevpn.cgi", 0o755)
         lib = box.path("usr/lib/zonevpn")
         shutil.copytree(os.path.join(REPO, "lib/zonevpn"), os.path.join(lib, "zonevpn"),
                         ignore=shutil.ignore_patterns("__pycache__"))
-        for name in ("jinja2", "markupsafe"):
+        for name in ("jinja2", "markupsafe", "pyroute2"):  # as the package vendors them (conntrack uses pyroute2)
             shutil.copytree(os.path.join(SITE, name), os.path.join(lib, "vendor", name),
                             ignore=shutil.ignore_patterns("__pycache__"))
         box.copy(os.path.join(REPO, "addon/zonevpn.launcher"), "usr/sbin/zonevpn", 0o755)

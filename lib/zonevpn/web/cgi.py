@@ -15,7 +15,7 @@ from zonevpn.ipfire import read_peers, read_zones
 from zonevpn.model import ZONES, Binding, Peer, Settings, Zone
 from zonevpn.paths import Paths
 from zonevpn.settings import read_settings, write_settings
-from zonevpn.web import lang, page, privileged, request
+from zonevpn.web import lang, page, policy_page, privileged, request
 from zonevpn.web.form import build, exit_tunnels, settings_from
 from zonevpn.web.frame import Frame
 from zonevpn.web.lang import Text
@@ -37,7 +37,9 @@ def main(environ: dict[str, str] | None = None, stdin: IO[bytes] | None = None,
         paths = Paths.from_env()
         t = Text(lang.load(paths.root, lang.language(paths.root)))
         title = t("zonevpn title")
-        body = respond(environ, stdin, paths, t)
+        # the policies box first: its POST acts before the page above it reads the status root wrote
+        policies = policy_page.respond(environ, stdin, paths, t)
+        body = respond(environ, stdin, paths, t) + policies
     except Exception as err:  # noqa: BLE001 - a bug still answers with a page that names it
         body = ('<section class="section is-box is-error"><h2 class="title">zonevpn</h2><ul><li>'
                 f"{html.escape(type(err).__name__)}: {html.escape(str(err))}</li></ul></section>")
@@ -51,7 +53,7 @@ def respond(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text) ->
     zones, peers, box_known = _box(paths, t, errors)
     settings, readable = _settings(paths, t, errors)
     notice = None
-    if environ.get("REQUEST_METHOD") == "POST":
+    if environ.get("REQUEST_METHOD") == "POST" and not policy_page.posted_to(environ):
         notice = _post(environ, stdin, paths, t, (zones, peers), settings if readable and box_known else None,
                        errors)
         settings, readable = _settings(paths, t, [])
