@@ -63,6 +63,19 @@ def lab():
         yield built
 
 
+@pytest.fixture
+def blue_with_fallback():
+    """A lab with two providers, both tunnels up with a handshake, blue bound to wg3 with wg4 as fallback."""
+    from lab import Lab
+
+    with Lab(providers=(3, 4)) as two:
+        two.wireguard("start")
+        for interface in ("wg3", "wg4"):
+            wait_for_handshake(two, interface)
+        bind(two, BLUE_TUNNEL="3", BLUE_FALLBACK="4")
+        yield two
+
+
 def bind(lab, **settings: str) -> None:  # type: ignore[no-untyped-def]
     """wireguard start (as IPFire boots it), the settings, then `zonevpn apply`, which must succeed."""
     if lab.fw("ip", "link", "show", "wg3", check=False).returncode != 0:

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import bind, wait_for_handshake
+from conftest import bind
 
 pytestmark = pytest.mark.lab
 RED, VPN, VPN2, INTERNET = "198.51.100.2", "192.0.2.10", "192.0.2.20", "203.0.113.10"
@@ -92,21 +92,14 @@ def test_port_forward_reply_is_explained_via_red_while_new_flows_use_the_tunnel(
     assert lab.probe("GREEN", "tcp").seen == VPN
 
 
-def test_fallback_is_explained_with_the_reason_and_packets_use_it(lab):
-    from lab import Lab
-
-    lab.close()
-    with Lab(providers=(3, 4)) as two:
-        two.wireguard("start")
-        wait_for_handshake(two, "wg3")
-        wait_for_handshake(two, "wg4")
-        bind(two, BLUE_TUNNEL="3", BLUE_FALLBACK="4")
-        two.fw("ip", "link", "del", "wg3")
-        assert two.zonevpn("apply").returncode == 0
-        said = explain(two, "192.168.2.10", INTERNET)
-        assert (said["verdict"], said["interface"], said["leaves_as"]) == ("tunnel", "wg4", "10.6.0.2"), said
-        assert said["says"] == "leaves via wg4 (mullvad) as 10.6.0.2 (binding BLUE, fallback for wg3: wg3 missing)"
-        assert two.probe("BLUE").seen == VPN2, two.dump()
+def test_fallback_is_explained_with_the_reason_and_packets_use_it(blue_with_fallback):
+    two = blue_with_fallback  # two providers; blue bound to wg3, wg4 its fallback
+    two.fw("ip", "link", "del", "wg3")
+    assert two.zonevpn("apply").returncode == 0
+    said = explain(two, "192.168.2.10", INTERNET)
+    assert (said["verdict"], said["interface"], said["leaves_as"]) == ("tunnel", "wg4", "10.6.0.2"), said
+    assert said["says"] == "leaves via wg4 (mullvad) as 10.6.0.2 (binding BLUE, fallback for wg3: wg3 missing)"
+    assert two.probe("BLUE").seen == VPN2, two.dump()
 
 
 @pytest.mark.parametrize(("args", "words"), [

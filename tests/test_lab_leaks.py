@@ -83,35 +83,28 @@ def test_a_bound_zones_ipv6_never_leaves_through_red(lab):
     assert '"ipv6": "refused"' in status.stdout
 
 
-def test_blue_fails_over_to_the_fallback_tunnel_and_comes_back(lab):
-    from lab import Lab
-
-    lab.close()
-    with Lab(providers=(3, 4)) as two:
-        two.wireguard("start")
-        wait_for_handshake(two, "wg3")
-        wait_for_handshake(two, "wg4")
-        bind(two, BLUE_TUNNEL="3", BLUE_FALLBACK="4")
-        assert two.probe("BLUE").seen == VPN
-        two.reset_counters()
-        two.fw("ip", "link", "del", "wg3")
-        switched = two.zonevpn("hook", "wireguard", "reload")
-        assert switched.returncode == 0
-        two.zonevpn("integrate", "remove")  # the hook wired itself in (Core Update repair): this test applies by hand
-        assert two.probe("BLUE").seen == VPN2, two.dump()
-        log = two.zonevpn("apply").stderr
-        two.wireguard("reload")  # wg3 is back
-        wait_for_handshake(two, "wg3")
-        back = two.zonevpn("apply")
-        # the reload flushed wg4's address too, so the kernel held blue refused for a moment; the switch
-        # back from wg4 still forgets blue's connections NATed to wg4
-        assert "BLUE (192.168.2.0/24) now leaves via wg3" in back.stderr, (log, back.stderr)
-        assert "conntrack entries forgotten" in back.stderr
-        assert two.probe("BLUE").seen == VPN
-        two.fw("ip", "link", "del", "wg3")
-        two.fw("ip", "link", "del", "wg4")
-        two.zonevpn("apply")
-        assert two.probe("BLUE").error in ("EHOSTUNREACH", "EACCES") and two.red_count("BLUE") == 0
+def test_blue_fails_over_to_the_fallback_tunnel_and_comes_back(blue_with_fallback):
+    two = blue_with_fallback  # two providers; blue bound to wg3, wg4 its fallback
+    assert two.probe("BLUE").seen == VPN
+    two.reset_counters()
+    two.fw("ip", "link", "del", "wg3")
+    switched = two.zonevpn("hook", "wireguard", "reload")
+    assert switched.returncode == 0
+    two.zonevpn("integrate", "remove")  # the hook wired itself in (Core Update repair): this test applies by hand
+    assert two.probe("BLUE").seen == VPN2, two.dump()
+    log = two.zonevpn("apply").stderr
+    two.wireguard("reload")  # wg3 is back
+    wait_for_handshake(two, "wg3")
+    back = two.zonevpn("apply")
+    # the reload flushed wg4's address too, so the kernel held blue refused for a moment; the switch
+    # back from wg4 still forgets blue's connections NATed to wg4
+    assert "BLUE (192.168.2.0/24) now leaves via wg3" in back.stderr, (log, back.stderr)
+    assert "conntrack entries forgotten" in back.stderr
+    assert two.probe("BLUE").seen == VPN
+    two.fw("ip", "link", "del", "wg3")
+    two.fw("ip", "link", "del", "wg4")
+    two.zonevpn("apply")
+    assert two.probe("BLUE").error in ("EHOSTUNREACH", "EACCES") and two.red_count("BLUE") == 0
 
 
 def test_tcp_into_the_tunnel_is_clamped_to_its_mtu(lab):

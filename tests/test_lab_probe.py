@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from conftest import bind, wait_for_handshake
+from conftest import bind
 
 pytestmark = pytest.mark.lab
 VPN, VPN2, INTERNET = "192.0.2.10", "192.0.2.20", "203.0.113.10"
@@ -84,34 +84,27 @@ def probe(lab) -> tuple[int, dict]:  # type: ignore[no-untyped-def, type-arg]
     return result.returncode, json.loads(result.stdout)
 
 
-def test_each_exit_reports_the_providers_address_and_its_country(lab):
-    from lab import Lab
-
-    lab.close()
-    with Lab(providers=(3, 4)) as two:
-        two.wireguard("start")
-        wait_for_handshake(two, "wg3")
-        wait_for_handshake(two, "wg4")
-        bind(two, BLUE_TUNNEL="3", BLUE_FALLBACK="4")
-        requests = prepare(two, f"http://{INTERNET}:8080/ip")
-        two.zonevpn("status")
-        with open(requests) as handle:
-            assert handle.read() == "", "nothing may be contacted unless asked"
-        code, report = probe(two)
-        exits = {e["interface"]: e for e in report["exits"]}
-        assert code == 0 and set(exits) == {"wg3", "wg4"}, report
-        assert (exits["wg3"]["public"], exits["wg3"]["country"], exits["wg3"]["country_code"]) == \
-            (VPN, "Netherlands", "NL"), exits["wg3"]
-        assert exits["wg3"]["as"] == "AS64500 - Lab VPN Provider" and exits["wg3"]["source"] == "10.5.0.2"
-        assert (exits["wg4"]["public"], exits["wg4"]["country_code"]) == (VPN2, "SE"), exits["wg4"]
-        with open(requests) as handle:  # the service saw each provider, never red
-            assert sorted(handle.read().split()) == sorted([VPN, "/ip", VPN2, "/ip"])
-        text = two.zonevpn("probe").stdout
-        assert "wg3 (nordvpn, zones BLUE) from 10.5.0.2: the world sees 192.0.2.10 — Netherlands [NL]" in text
-        shown = json.loads(two.zonevpn("status", "--json").stdout)["last_probe"]
-        assert shown["exits"][0]["public"] == VPN
-        logged = two.zonevpn("history", "--kind", "probe").stdout
-        assert "wg3 (nordvpn) via http://203.0.113.10:8080/ip: the world sees 192.0.2.10 (Netherlands)" in logged
+def test_each_exit_reports_the_providers_address_and_its_country(blue_with_fallback):
+    two = blue_with_fallback  # two providers; blue bound to wg3, wg4 its fallback
+    requests = prepare(two, f"http://{INTERNET}:8080/ip")
+    two.zonevpn("status")
+    with open(requests) as handle:
+        assert handle.read() == "", "nothing may be contacted unless asked"
+    code, report = probe(two)
+    exits = {e["interface"]: e for e in report["exits"]}
+    assert code == 0 and set(exits) == {"wg3", "wg4"}, report
+    assert (exits["wg3"]["public"], exits["wg3"]["country"], exits["wg3"]["country_code"]) == \
+        (VPN, "Netherlands", "NL"), exits["wg3"]
+    assert exits["wg3"]["as"] == "AS64500 - Lab VPN Provider" and exits["wg3"]["source"] == "10.5.0.2"
+    assert (exits["wg4"]["public"], exits["wg4"]["country_code"]) == (VPN2, "SE"), exits["wg4"]
+    with open(requests) as handle:  # the service saw each provider, never red
+        assert sorted(handle.read().split()) == sorted([VPN, "/ip", VPN2, "/ip"])
+    text = two.zonevpn("probe").stdout
+    assert "wg3 (nordvpn, zones BLUE) from 10.5.0.2: the world sees 192.0.2.10 — Netherlands [NL]" in text
+    shown = json.loads(two.zonevpn("status", "--json").stdout)["last_probe"]
+    assert shown["exits"][0]["public"] == VPN
+    logged = two.zonevpn("history", "--kind", "probe").stdout
+    assert "wg3 (nordvpn) via http://203.0.113.10:8080/ip: the world sees 192.0.2.10 (Netherlands)" in logged
 
 
 def test_a_udp_service_works_and_a_missing_tunnel_fails_the_probe_without_touching_red(lab):

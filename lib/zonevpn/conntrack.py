@@ -17,15 +17,18 @@ def forget_nated(networks: list[IPv4Network]) -> int:
         return 0
     from pyroute2 import Conntrack  # only paid when an exit really changed
 
-    deleted = 0
     with Conntrack() as ct:
-        stale = [entry for entry in ct.dump_entries() if _nated_from(entry, networks)]
-        for entry in stale:
-            try:
-                ct.delete(entry)
-                deleted += 1
-            except Exception:  # noqa: BLE001 - the entry may have expired meanwhile: fine
-                pass
+        return _delete(ct, [entry for entry in ct.dump_entries() if _nated_from(entry, networks)])
+
+
+def _delete(ct, entries: list) -> int:  # type: ignore[no-untyped-def,type-arg]
+    deleted = 0
+    for entry in entries:
+        try:
+            ct.delete(entry)
+            deleted += 1
+        except Exception:  # noqa: BLE001 - the entry may have expired meanwhile: fine
+            pass
     return deleted
 
 
@@ -46,8 +49,8 @@ def forget_nated_where(changed: Changed) -> int:
     from pyroute2 import Conntrack
 
     names = {socket.IPPROTO_TCP: "tcp", socket.IPPROTO_UDP: "udp"}
-    deleted = 0
     with Conntrack() as ct:
+        stale = []
         for entry in list(ct.dump_entries()):  # deleting while the dump runs closes its loop
             orig = entry.tuple_orig
             try:
@@ -58,9 +61,5 @@ def forget_nated_where(changed: Changed) -> int:
                 continue  # not NATed: flows to other zones and to the firewall keep running
             if changed(orig.saddr, orig.daddr, names.get(orig.proto, str(orig.proto)),
                        getattr(orig, "dport", None), entry.mark or 0):
-                try:
-                    ct.delete(entry)
-                    deleted += 1
-                except Exception:  # noqa: BLE001 - the entry may have expired meanwhile: fine
-                    pass
-    return deleted
+                stale.append(entry)
+        return _delete(ct, stale)

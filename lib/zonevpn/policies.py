@@ -33,7 +33,7 @@ from zonevpn.errors import InputError
 from zonevpn.fwhosts import MAC
 from zonevpn.model import ZONES, Policy
 from zonevpn.paths import Paths
-from zonevpn.readhash import lines, write_atomic
+from zonevpn.readhash import lines, write_keeping_owner
 from zonevpn.settings import _read_no_link
 
 COLUMNS = ("key", "enabled", "source_type", "source", "destinations", "protocol", "ports", "exit",
@@ -167,18 +167,7 @@ def format_ports(ports: tuple[int, int]) -> str:
 
 
 def write_policies(paths: Paths, policies: tuple[Policy, ...]) -> None:
-    """Atomic replace, renumbered 1..N in list order; keeps the file's owner and mode (see settings.py)."""
-    path = paths.policies
-    owner, mode = None, 0o644
-    try:
-        st = os.stat(path)
-        owner, mode = (st.st_uid, st.st_gid), st.st_mode & 0o777
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        try:  # a new file belongs to whoever owns the settings beside it (the web server user)
-            st = os.stat(paths.settings)
-            owner, mode = (st.st_uid, st.st_gid), st.st_mode & 0o777
-        except FileNotFoundError:
-            pass
+    """Atomic replace, renumbered 1..N in list order; keeps the file's owner and mode, and a new file belongs
+    to whoever owns the settings beside it (the web server user)."""
     text = "".join(format_row(number, policy) for number, policy in enumerate(policies, start=1))
-    write_atomic(path, text, mode=mode, owner=owner if owner and os.geteuid() == 0 else None)
+    write_keeping_owner(paths.policies, text, like=paths.settings)

@@ -70,6 +70,23 @@ def format_hash(values: dict[str, str]) -> str:
     return "".join(lines)
 
 
+def write_keeping_owner(path: str, text: str, like: str | None = None) -> None:
+    """write_atomic, keeping the file's owner and mode: files the web page (the user `nobody`) and root both
+    write must stay the page's. A new file takes them from `like` (a file beside it), else 0644 root."""
+    owner, mode = None, 0o644
+    for source in (path, like):
+        if not source:
+            continue
+        try:
+            st = os.stat(source)
+        except FileNotFoundError:
+            continue
+        owner, mode = (st.st_uid, st.st_gid), st.st_mode & 0o777
+        break
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_atomic(path, text, mode=mode, owner=owner if owner and os.geteuid() == 0 else None)
+
+
 def write_atomic(path: str, text: str, mode: int = 0o644, owner: tuple[int, int] | None = None) -> None:
     """Temp file in the same directory, fsync, rename: a crash or full disk leaves the old file whole."""
     directory = os.path.dirname(path) or "."

@@ -23,7 +23,7 @@ from ipaddress import IPv4Address
 from zonevpn.errors import InputError
 from zonevpn.model import ZONES, Binding, Settings
 from zonevpn.paths import Paths
-from zonevpn.readhash import format_hash, parse_strict, read_text, write_atomic
+from zonevpn.readhash import format_hash, parse_strict, read_text, write_keeping_owner
 
 ZONE_KEYS = ("TUNNEL", "KILLSWITCH", "DNS", "FALLBACK")
 KNOWN_KEYS = ("ENABLED", "STALE_AFTER", "PROBE_URL") + tuple(f"{z}_{k}" for z in ZONES for k in ZONE_KEYS)
@@ -151,12 +151,4 @@ def settings_values(settings: Settings) -> dict[str, str]:
 
 def write_settings(paths: Paths, settings: Settings) -> None:
     """Atomic replace; keeps the file's owner (the web server user `nobody` on IPFire) and mode."""
-    path = paths.settings
-    owner, mode = None, 0o644
-    try:
-        st = os.stat(path)
-        owner, mode = (st.st_uid, st.st_gid), st.st_mode & 0o777
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomic(path, format_hash(settings_values(settings)), mode=mode,
-                 owner=owner if owner and os.geteuid() == 0 else None)
+    write_keeping_owner(paths.settings, format_hash(settings_values(settings)))
