@@ -102,3 +102,17 @@ def test_bad_input_after_a_good_apply_keeps_the_kill_switch_and_writes_nothing(b
 def _read(path: str) -> bytes:
     with open(path, "rb") as handle:
         return handle.read()
+
+
+def test_unbinding_a_tunnel_that_is_down_succeeds_and_its_routes_come_back_when_it_is_up(box):
+    """The /1 routes zonevpn took are given back only to an interface that is up: the kernel refuses a
+    route on a down device, which failed the whole apply (exit 3)."""
+    assert _changes(box.zonevpn("apply")) > 0
+    box.ip("link", "set", "wg3", "down")
+    box.settings("ENABLED=off\n")
+    result = box.zonevpn("apply")
+    assert result.returncode == 0, result.stderr
+    box.ip("link", "set", "wg3", "up")
+    box.ip("addr", "replace", "10.5.0.2/32", "dev", "wg3")  # a down/up leaves the address; be sure
+    assert box.zonevpn("apply").returncode == 0
+    assert "0.0.0.0/1 dev wg3" in box.ip("route", "show", "table", "main")

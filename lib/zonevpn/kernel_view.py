@@ -28,7 +28,7 @@ def compute(config: Config, routing: Routing, paths: Paths) -> tuple[Desired, Li
     ages = handshake_ages(paths) if failover else {}
     desired = plan(config, links, ages, read_down(paths) if failover else frozenset())
     live = read_live(routing)
-    return desired, live, diff(desired, live, runstate.read_taken(paths), frozenset(links))
+    return desired, live, diff(desired, live, runstate.read_taken(paths), _up(links))
 
 
 def recheck(desired: Desired, routing: Routing, paths: Paths) -> tuple[Live, Plan]:
@@ -36,7 +36,13 @@ def recheck(desired: Desired, routing: Routing, paths: Paths) -> tuple[Live, Pla
     a third of the read), nor judged by a tunnel's handshake that turned stale in between."""
     links = routing.links()
     live = read_live(routing)
-    return live, diff(desired, live, runstate.read_taken(paths), frozenset(links))
+    return live, diff(desired, live, runstate.read_taken(paths), _up(links))
+
+
+def _up(links: dict[str, Link]) -> frozenset[str]:
+    """Interfaces a /1 route can be given back to: the kernel refuses a route on a device that is down
+    ("Device for nexthop is not up"), and IPFire's own reload adds them again when it brings the tunnel up."""
+    return frozenset(name for name, link in links.items() if link.up)
 
 
 class View(NamedTuple):
