@@ -78,7 +78,7 @@ def reconcile(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False
                 runstate.write_taken(paths, runstate.read_taken(paths) - set(steps.halves_restore))
             _set_src_valid_mark(desired.src_valid_mark, result, log)
             result.changes += resolver.sync(paths.unbound_dropin, config, log)
-            result.active = bool(desired.exits) and not config.held
+            result.active = bool(desired.exits or config.policies) and not config.held
             _log_switches(config, desired, live, log)
             killswitch.observe(paths, config, dict(desired.exits), killswitch.exits_of(config, live),
                                routing.links)

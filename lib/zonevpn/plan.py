@@ -161,8 +161,10 @@ def firewall(exits: tuple[Exit, ...], chosen: Mapping[str, Peer | None], config:
     p = policies or plan_policies(config._replace(policies=()), lambda _: None)
     forward, kill, nat, dns = list(p.forward), list(p.kill), list(p.nat), list(p.dns)
     mss: list[str] = []
-    replies: list[str] = []
     wgblock = list(p.wgblock)
+    # a policy device's replies pass a reload's emptied WGBLOCK the way a zone's do (see REPLY_CHAIN)
+    replies = [spec.replace(f" -m comment --comment {COMMENT} -j RETURN",
+                            " -m conntrack --ctstate ESTABLISHED -j ACCEPT") for spec in p.wgblock]
     for exit_ in exits:
         zone = exit_.zone
         for peer in exit_.candidates:

@@ -30,7 +30,7 @@ from zonevpn.log import Log
 from zonevpn.model import Config, Peer
 from zonevpn.paths import Paths
 from zonevpn.probe import Echo
-from zonevpn.state import MAIN, PROTO, TUNNEL_TABLE_BASE, Route
+from zonevpn.state import MAIN, POLICY_TABLE_BASE, PROTO, TUNNEL_TABLE_BASE, Route
 
 GROUPS = netlink.RTMGRP_LINK | netlink.RTMGRP_IPV4_IFADDR | netlink.RTMGRP_IPV4_ROUTE
 TICK = 1.0  # seconds between health probes
@@ -144,11 +144,12 @@ class Watcher:
             return False
 
     def repair(self, index: int, address: str) -> None:
-        """The tunnel has its address again: the zones' routes through it, exactly as they were. Not the
-        tunnel-address tables (1100+id): until the reload has put back its endpoint route, wireguard-go's
-        own packets could take them into the tunnel itself (the hook restores them a moment later)."""
+        """The tunnel has its address again: the zones' and policies' routes through it, exactly as they
+        were. Not the tunnel-address tables (1100+id): until the reload has put back its endpoint route,
+        wireguard-go's own packets could take them into the tunnel itself (the hook restores them a moment
+        later)."""
         routes = [r for r in self.ours.values() if r.oif == index and r.prefsrc in (address, None)
-                  and r.table < TUNNEL_TABLE_BASE]
+                  and not TUNNEL_TABLE_BASE <= r.table < POLICY_TABLE_BASE]
         if not routes or runstate.is_held(self.paths) or not self._try_lock():
             return
         try:
@@ -162,7 +163,10 @@ class Watcher:
         routed into the tunnel) until the hook runs. Taken out at once, recorded first, as the engine does,
         so that `flush` gives it back exactly."""
         name = self.names.get(route.oif, "")
-        exits = {p.interface for e in self.config.exits for p in e.candidates if p.enabled} if self.config else set()
+        exits: set[str] = set()
+        if self.config:  # zones' and policies' tunnels (a policy has the candidates a zone's exit has)
+            exits = {p.interface for e in self.config.exits for p in e.candidates if p.enabled}
+            exits |= {p.interface for pol in self.config.policies for p in pol.candidates if p.enabled}
         if name not in exits or runstate.is_held(self.paths) or not self._try_lock():
             return
         try:
