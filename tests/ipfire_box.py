@@ -25,6 +25,8 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 
+from scoped import Scoped
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.normpath(os.path.join(REPO, "..", "shared", "ipfire"))
 # The PATH IPFire's setuid helpers give every command (setuid.c); initscripts inherit it.
@@ -140,7 +142,7 @@ def rt_tables() -> str:
     return "\n".join(lines) + "\n"
 
 
-class IPFireBox:
+class IPFireBox(Scoped):
     """`with IPFireBox(netns) as box:` ... `box.run("/etc/rc.d/init.d/wireguard", "reload")`.
 
     `box.root` is the box's / as seen from this machine (write IPFire's settings there); `box.run` runs a
@@ -152,16 +154,8 @@ class IPFireBox:
         self.root = ""
 
     # --- life cycle ----------------------------------------------------------------------------------
-    def __enter__(self) -> IPFireBox:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def open(self) -> None:
+        self.start()
 
     def start(self) -> None:
         self.base = tempfile.mkdtemp(prefix="zvbox-")

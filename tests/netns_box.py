@@ -16,6 +16,7 @@ import uuid
 
 from ipfire_files import make_root
 from legacy_shim import make_shim
+from scoped import Scoped
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LINKS = {"green0": "192.168.1.1/24", "blue0": "192.168.2.1/24", "orange0": "192.168.3.1/24",
@@ -51,7 +52,7 @@ COMMIT
 """
 
 
-class Box:
+class Box(Scoped):
     def __init__(self, tunnels: int = 1, peers: int = 0, routing: str = "iproute2") -> None:
         """`tunnels` net-to-net exits wg3, wg4, ... (10.5.0.2, 10.6.0.2, ...); `peers` road warriors more."""
         self.ns = f"zvbox-{uuid.uuid4().hex[:6]}"
@@ -62,18 +63,7 @@ class Box:
         self.netns_etc = f"/etc/netns/{self.ns}"
         self.routing = routing  # zonevpn's routing back-end under test
 
-    def __enter__(self) -> Box:
-        try:
-            self._build()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _build(self) -> None:
+    def open(self) -> None:
         make_root(self.root, peers=self._peers_csv())
         make_shim(self.shim)
         subprocess.run(["ip", "netns", "add", self.ns], check=True)

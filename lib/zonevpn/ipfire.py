@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from zonevpn.errors import InputError
 from zonevpn.model import ZONES, Peer, Red, Zone
 from zonevpn.paths import Paths
-from zonevpn.readhash import lines, parse_lenient, read_text
+from zonevpn.readhash import keyed_rows, parse_lenient, read_text
 
 # CONFIG_TYPE -> zones beside green (and red): 0/1 green+red, 2 +orange, 3 +blue, 4 all.
 _CONFIG_TYPE_ZONES = {"0": {"GREEN"}, "1": {"GREEN"}, "2": {"GREEN", "ORANGE"},
@@ -85,16 +85,8 @@ def read_client_pool(path: str, settings: dict[str, str]) -> IPv4Network | None:
 
 def read_peers(paths: Paths) -> tuple[Peer, ...]:
     path = paths.wg_peers
-    peers: dict[int, Peer] = {}
-    for number, raw in enumerate(lines(read_text(path)), start=1):
-        if not raw.strip():
-            continue
-        peer = parse_peer_row(path, number, raw)
-        if peer.id in peers:
-            raise InputError(path, f"peer id {peer.id} already on line {peers[peer.id].line}",
-                             number, "id")
-        peers[peer.id] = peer
-    return tuple(sorted(peers.values(), key=lambda p: p.id))
+    peers = keyed_rows(path, read_text(path), parse_peer_row, lambda p: p.id, "id")
+    return tuple(peers[key] for key in sorted(peers))
 
 
 def parse_peer_row(path: str, number: int, raw: str) -> Peer:

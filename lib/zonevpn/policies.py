@@ -33,7 +33,7 @@ from zonevpn.errors import InputError
 from zonevpn.fwhosts import MAC
 from zonevpn.model import ZONES, Policy
 from zonevpn.paths import Paths
-from zonevpn.readhash import lines, write_keeping_owner
+from zonevpn.readhash import keyed_rows, write_keeping_owner
 from zonevpn.settings import _read_no_link
 
 COLUMNS = ("key", "enabled", "source_type", "source", "destinations", "protocol", "ports", "exit",
@@ -52,15 +52,7 @@ def read_policies_text(paths: Paths) -> str:
 
 
 def parse_policies(path: str, text: str) -> tuple[Policy, ...]:
-    rows: dict[int, Policy] = {}
-    for number, raw in enumerate(lines(text), start=1):
-        if not raw.strip() or raw.lstrip().startswith("#"):
-            continue
-        policy = parse_row(path, number, raw)
-        if policy.number in rows:
-            raise InputError(path, f"key {policy.number} already on line {rows[policy.number].line}",
-                             number, "key")
-        rows[policy.number] = policy
+    rows = keyed_rows(path, text, parse_row, lambda p: p.number, "key", comments=True)
     if len(rows) > MAX_POLICIES:
         raise InputError(path, f"{len(rows)} policies, at most {MAX_POLICIES}")
     return tuple(rows[key] for key in sorted(rows))

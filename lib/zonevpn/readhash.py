@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Callable
+from typing import TypeVar
 
 from zonevpn.errors import InputError
+
+R = TypeVar("R")
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PLAIN = re.compile(r"[A-Za-z0-9=/,.:%_@#+-]*\Z")
@@ -16,6 +20,22 @@ _QUOTED = re.compile(r"'[A-Za-z0-9=/,.:%_@#+ -]*'\Z")
 def lines(text: str) -> list[str]:
     """Split as IPFire's Perl and sed do: on \n only (str.splitlines also splits on \r, \x0b, \x1c...)."""
     return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
+def keyed_rows(path: str, text: str, parse: Callable[[str, int, str], R], key: Callable[[R], int],
+               field: str, comments: bool = False) -> dict[int, R]:
+    """CSV rows keyed by a number, as IPFire's CGIs write them (peers, writehasharray files): blank lines
+    (and `#` lines where the format has them) are skipped; a key given twice names both lines."""
+    rows: dict[int, R] = {}
+    for number, raw in enumerate(lines(text), start=1):
+        if not raw.strip() or (comments and raw.lstrip().startswith("#")):
+            continue
+        row = parse(path, number, raw)
+        if key(row) in rows:
+            raise InputError(path, f"{field} {key(row)} already on line {getattr(rows[key(row)], 'line', '?')}",
+                             number, field)
+        rows[key(row)] = row
+    return rows
 
 
 def parse_lenient(text: str) -> dict[str, tuple[str, int]]:

@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 from ipfire_box import IPFireBox
 from lab import files
+from scoped import Scoped
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -82,7 +83,7 @@ def cleanup_stale() -> None:
                 os.remove(os.path.join("/var/run/wireguard", name))
 
 
-class Lab:
+class Lab(Scoped):
     def __init__(self, providers: tuple[int, ...] = (3,)) -> None:
         self.providers = providers
         self.root = ""  # the IPFire box's / as seen from here
@@ -94,21 +95,13 @@ class Lab:
         self.keys: dict[str, tuple[str, str]] = {}
 
     # --- life cycle ----------------------------------------------------------------------------------
-    def __enter__(self) -> Lab:
+    def open(self) -> None:
         self._lock_fd = os.open(LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         cleanup_stale()
         atexit.register(self.close)
         self._old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            self._build()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._build()
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.close()

@@ -18,6 +18,7 @@ import time
 
 from ipfire_box import REPO, SHARED, IPFireBox
 from ipfire_files import make_root
+from scoped import Scoped
 
 USER, PASSWORD = "admin", "ipfire-test"
 HOST = "ipfire.localdomain"
@@ -67,7 +68,7 @@ def unavailable() -> str:
     return ""
 
 
-class WebBox:
+class WebBox(Scoped):
     """`with WebBox(settings=..., peers=...) as web:` IPFire's web stack serving zonevpn's page."""
 
     def __init__(self, settings: str = "ENABLED=on\n", peers: str = "", language: str = "en") -> None:
@@ -76,19 +77,14 @@ class WebBox:
         self.box = IPFireBox(self.netns)
         self.apache: subprocess.Popen[str] | None = None
 
-    def __enter__(self) -> WebBox:
+    def open(self) -> None:
         subprocess.run(["ip", "netns", "add", self.netns], check=True, capture_output=True)
-        try:
-            subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
-            self.box.start()
-            self.lay_out()
-            self.start_apache()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
+        subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
+        self.box.start()
+        self.lay_out()
+        self.start_apache()
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         self.box.close()  # ends apache and everything else running in the box
         subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
 
