@@ -29,7 +29,10 @@ def once(proto: str, host: str, port: int, bind: str | None, timeout: float) -> 
         if proto == "udp":
             sock.send(b"probe")
         seen = sock.recv(200).decode()
-        return {"seen": seen.split()[1], "reply": seen, "error": None, "ms": _ms(start)}
+        result = {"seen": seen.split()[1], "reply": seen, "error": None, "ms": _ms(start)}
+        if proto == "tcp":
+            _drain(sock)
+        return result
     except TimeoutError:
         return {"seen": None, "error": "timeout", "ms": _ms(start)}
     except OSError as err:
@@ -53,6 +56,7 @@ def dns(host: str, proto: str, timeout: float) -> dict[str, object]:
         else:
             sock.sendall(struct.pack("!H", len(query)) + query)
             answer = sock.recv(514)[2:]
+            _drain(sock)
         return {"seen": socket.inet_ntoa(answer[-4:]), "error": None, "ms": _ms(start)}
     except TimeoutError:
         return {"seen": None, "error": "timeout", "ms": _ms(start)}
@@ -60,6 +64,16 @@ def dns(host: str, proto: str, timeout: float) -> dict[str, object]:
         return {"seen": None, "error": errno.errorcode.get(err.errno or 0, str(err)), "ms": _ms(start)}
     finally:
         sock.close()
+
+
+def _drain(sock: socket.socket) -> None:
+    """Wait for the server's FIN before closing: our own FIN then goes out inside close(), and no ACK of
+    ours trails after this process has exited (a late one would be counted against the next probe)."""
+    try:
+        while sock.recv(200):
+            pass
+    except OSError:
+        pass
 
 
 def _ms(start: float) -> float:
