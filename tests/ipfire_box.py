@@ -170,6 +170,8 @@ class IPFireBox(Scoped):
             f"lowerdir=/,upperdir={self.base}/upper,workdir={self.base}/work", self.root)
         for sub in ("run", "tmp"):
             _sh("mount", "-t", "tmpfs", "-o", "mode=1777" if sub == "tmp" else "mode=0755", sub, self.path(sub))
+        for tree in _hidden_trees():
+            self._bind_read_only(tree)
         open(self.mntns, "w").close()
         _sh("unshare", f"--mount={self.mntns}", "--propagation", "private", "sh", "-ec",
             f"mount -t proc proc {self.root}/proc; mount --rbind /dev {self.root}/dev")
@@ -177,6 +179,12 @@ class IPFireBox(Scoped):
         _sh("nsenter", f"--mount={self.mntns}", f"--net=/run/netns/{self.netns}", "mount", "-t", "sysfs",
             "sysfs", f"{self.root}/sys")
         self._lay_out()
+
+    def _bind_read_only(self, tree: str) -> None:
+        target = self.path(tree.lstrip("/"))
+        os.makedirs(target, exist_ok=True)
+        _sh("mount", "--bind", tree, target)
+        _sh("mount", "-o", "remount,bind,ro", target)
 
     @property
     def mntns(self) -> str:
@@ -335,3 +343,13 @@ def _sh(*cmd: str) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr.strip()}")
+
+
+def _hidden_trees() -> list[str]:
+    """The trees the box runs from (this checkout with its venv, ../shared, the 3.10 prefix) that the
+    overlay of / would not show: on another filesystem, or under the box's own tmpfs /tmp and /run (CI may
+    clone anywhere). They are bound in read-only, at the same path."""
+    root_dev = os.stat("/").st_dev
+    trees = [REPO, os.path.dirname(SHARED), os.path.dirname(os.path.dirname(PY310))]
+    return [tree for tree in dict.fromkeys(trees) if os.stat(tree).st_dev != root_dev
+            or tree.startswith(("/tmp/", "/run/"))]
