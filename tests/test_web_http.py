@@ -36,7 +36,9 @@ def box():
 
 @pytest.fixture
 def web(box):
-    """Each test starts from ENABLED=on, nothing applied yet, the helper and launcher as installed."""
+    """Each test starts from ENABLED=on, nothing applied yet, the helper and launcher as installed, no
+    watcher left by an earlier save (its own apply would land in this test)."""
+    box.quiesce()
     box.box.write("var/ipfire/zonevpn/settings", "ENABLED=on\n")
     os.chown(box.box.path("var/ipfire/zonevpn/settings"), *_nobody())
     box.box.run("rm", "-rf", "/var/lib/zonevpn")

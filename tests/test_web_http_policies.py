@@ -50,6 +50,7 @@ def test_a_policy_added_through_apache_is_applied_by_root_and_refusals_change_no
     row = answer.text[answer.text.index('id="policy-1"'):]
     assert re.search(r'<td class="leaves policy is-blocked">refused \(kill switch\)</td>', row[:2500]), row[:2500]
 
+    web.quiesce()  # the watcher this save started would apply on its own a moment later
     os.remove(web.box.path(LAST))
     before = stored(web)
     for body, headers in ((submit(answer.text, "delete-1"), {"Referer": "https://evil.example/x"}),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -83,6 +84,19 @@ class WebBox(Scoped):
         self.box.start()
         self.lay_out()
         self.start_apache()
+
+    def quiesce(self) -> None:
+        """No zonevpn process left in the box: a watcher that a save started runs its own apply ("watcher
+        started") a moment later, and that apply would start another watcher."""
+        deadline = time.monotonic() + 10
+        while self.box.processes("zonevpn") and time.monotonic() < deadline:
+            for pid in self.box.processes("zonevpn"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        self.box.wait_for_exit("zonevpn", seconds=1)
 
     def close(self) -> None:
         self.box.close()  # ends apache and everything else running in the box
