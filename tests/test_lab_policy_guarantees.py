@@ -72,7 +72,8 @@ def test_wireguard_reloads_never_put_a_policy_device_on_red(lab):
     lab.write_zonevpn_settings(ENABLED="on")  # before wireguard starts: its hook starts the watcher
     files.write(lab.root, "var/ipfire/zonevpn/policies", TV + "\n")
     policies(lab, TV, tunnels=(3,))
-    watcher = lab.watcher_pid()  # engine: `active` only when a zone is bound; policies alone start none
+    time.sleep(0.5)  # the watcher's own first apply: a policy alone must keep it running (it once exited)
+    watcher = lab.watcher_pid()
     assert lab.probe("GREEN2").seen == VPN3, lab.dump()
     per_reload = []
     for _ in range(RELOADS):
@@ -91,6 +92,8 @@ def test_wireguard_reloads_never_put_a_policy_device_on_red(lab):
           f"via wg3 {[r['wg3'] for r in per_reload]}")
     assert all(r["red"] == 0 for r in per_reload), (per_reload, lab.dump())
     assert all(r["wg3"] > 0 for r in per_reload), per_reload  # the stream was counted: it went through wg3
+    assert watcher and lab.watcher_pid() == watcher  # it repaired table 2000 at each NEWADDR (not the hook)
+    assert sum(lost) <= RELOADS, per_reload  # the zones' bound (test_lab_reload): before the fix, 8.4 a reload
     wait_for_handshake(lab, "wg3")
     assert lab.probe("GREEN2").seen == VPN3 and lab.probe("GREEN").seen == RED, lab.dump()
 

@@ -94,3 +94,24 @@ def test_a_route_message_reads_back_as_the_route_it_describes():
     half = route._replace(table=254, dst="128.0.0.0", dst_len=1, prefsrc=None, proto=3)
     assert netlink.route_fact(netlink._route_body(half)) == half
     assert socket.inet_aton(half.dst) in netlink._route_body(half)
+
+
+def _with_policy(tmp_path, settings: str, row: str):  # type: ignore[no-untyped-def]
+    root = make_root(str(tmp_path), settings=settings, peers=PEERS)
+    with open(f"{root}/var/ipfire/zonevpn/policies", "w") as handle:
+        handle.write(row + "\n")
+    return load(Paths(root))
+
+
+def test_a_policy_alone_keeps_the_watcher_and_its_fallbacks_are_probed(tmp_path):
+    """A policy-only setup once made the watcher exit at its first apply: every `wireguard reload` then
+    cost the policy's device ~9 packets (its table waited ~100 ms for the hook instead of the NEWADDR)."""
+    from zonevpn.watch import has_work, probed_tunnels
+
+    config = _with_policy(tmp_path, "ENABLED=on\n", "1,on,addr,192.168.1.50,,,,3,4,on,off,")
+    assert not config.exits and has_work(config)
+    assert [p.interface for p in probed_tunnels(config)] == ["wg3", "wg4"]
+    alone = _with_policy(tmp_path / "b", "ENABLED=on\n", "1,on,addr,192.168.1.50,,,,3,,on,off,")
+    assert has_work(alone) and probed_tunnels(alone) == []  # no fallback: no verdict changes anything
+    assert not has_work(_with_policy(tmp_path / "c", "ENABLED=off\n", "1,on,addr,192.168.1.50,,,,3,,on,off,"))
+    assert not has_work(config_for(tmp_path / "d", "ENABLED=on\n"))

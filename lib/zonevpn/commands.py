@@ -79,7 +79,7 @@ def _watcher_follows(paths: Paths, log: Log, active: bool) -> None:
     if active:
         service.ensure_running(paths, log)
     elif service.watcher_pid(paths) and service.stop(paths):
-        log.info("watcher stopped: no zone to watch")
+        log.info("watcher stopped: no zone or policy to watch")
 
 
 def cmd_apply(args: argparse.Namespace, paths: Paths, log: Log) -> int:
@@ -130,7 +130,8 @@ def cmd_running(args: argparse.Namespace, paths: Paths, log: Log) -> int:
     if enabled and installed and not held:
         print("zonevpn is running.")
         return EXIT_OK
-    why = "held: bound zones are refused until start" if held else "disabled" if not enabled else "no zone bound"
+    why = ("held: bound zones are refused until start" if held else "disabled" if not enabled
+           else "no zone bound, no policy")
     print(f"zonevpn is not running ({why}).")
     return EXIT_NOT_RUNNING
 

@@ -39,6 +39,18 @@ SETTLE_MAX = 2.0  # ... but never later than this after the burst began
 Key = tuple[int, str, int, int]
 
 
+def has_work(config: Config) -> bool:
+    """A zone bound or a policy set: their tables are repaired here (a policy alone once let it exit)."""
+    return config.enabled and bool(config.exits or config.policies)
+
+
+def probed_tunnels(config: Config) -> list[Peer]:
+    """The tunnels whose health decides something: those of zones and policies with fallbacks."""
+    chosen = [e.candidates for e in config.exits if e.fallbacks]
+    chosen += [pol.candidates for pol in config.policies if pol.fallbacks]
+    return list({p.interface: p for candidates in chosen for p in candidates}.values())
+
+
 class Watcher:
     def __init__(self, paths: Paths, log: Log) -> None:
         self.paths, self.log = paths, log
@@ -97,8 +109,8 @@ class Watcher:
         except (ZonevpnError, OSError, subprocess.SubprocessError) as err:
             self.log.error(f"watcher: {why}: {err}")
             return  # keep the last good config: the kernel still holds what it held
-        if not (config.enabled and config.exits) or runstate.is_held(self.paths):
-            self.log.info("watcher: no zone bound (or held): exiting")
+        if not has_work(config) or runstate.is_held(self.paths):
+            self.log.info("watcher: no zone bound and no policy (or held): exiting")
             self.config = None
             return
         self.config = config
@@ -178,10 +190,7 @@ class Watcher:
 
     # --- health --------------------------------------------------------------------------------------
     def probed(self) -> list[Peer]:
-        """The tunnels whose health decides something: those of zones with fallbacks."""
-        if not self.config:
-            return []
-        return list({p.interface: p for e in self.config.exits if e.fallbacks for p in e.candidates}.values())
+        return probed_tunnels(self.config) if self.config else []
 
     def probing(self) -> bool:
         return bool(self.probed())
