@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from conftest import bind, wait_for_handshake
+from lab import files
 
 pytestmark = pytest.mark.lab
 RED, VPN, VPN2 = "198.51.100.2", "192.0.2.10", "192.0.2.20"
@@ -81,6 +83,24 @@ def test_a_bound_zones_ipv6_never_leaves_through_red(lab):
     assert _v6_on_red(lab) == 5, lab.fw("ip6tables-save").stdout  # green's five, none of blue's
     status = lab.zonevpn("status", "--json")
     assert '"ipv6": "refused"' in status.stdout
+
+
+def test_a_policy_for_a_whole_zone_refuses_its_ipv6_one_by_address_says_it_cannot(lab):
+    """Exit policies (issue 12): a zone-wide policy through wg3 refuses the zone's IPv6 by its interface
+    (as a bound zone's); a device selected by its IPv4 address has no IPv6 identity, and status says so."""
+    _ipv6(lab)
+    files.write(lab.root, "var/ipfire/zonevpn/policies", "1,on,zone,BLUE,,,,3\n2,on,addr,192.168.1.50,,,,3\n")
+    bind(lab)  # no zone bound: only the policies
+    _send_v6(lab, "BLUE")
+    _send_v6(lab, "GREEN")
+    time.sleep(0.2)
+    on_red = _v6_on_red(lab)
+    print(f"\n  IPv6 datagrams on red: {on_red} of 10 (green's 5 pass, blue's 5 refused)")
+    assert on_red == 5, lab.fw("ip6tables-save").stdout
+    policies = json.loads(lab.zonevpn("status", "--json").stdout)["policies"]
+    assert [p["ipv6"] for p in policies] == [
+        "refused", "follows the zone (an IPv4 address does not select IPv6: select the device by MAC)"]
+    assert lab.zonevpn("apply", "--dry-run").stdout == ""  # idempotent, the ip6tables rule included
 
 
 def test_blue_fails_over_to_the_fallback_tunnel_and_comes_back(blue_with_fallback):

@@ -183,6 +183,27 @@ def match(sel: Selector, ids: Mapping[str, int], out: str | None = None, source_
     return " ".join(parts)
 
 
+def ipv6_source(policy: PolicyExit, sel: Selector, config: Config) -> str | None:
+    """How ip6tables knows the selector's devices (a template for `{out}`, in iptables-save's order): by
+    MAC, or a whole zone by its interface. An IPv4 address or subnet says nothing about a device's IPv6
+    address: None (status: select it by MAC)."""
+    if sel.dst or sel.proto:
+        return None  # an IPv4 destination or port: its IPv6 follows the zone
+    if sel.mac:
+        return f"{{out}} -m mac --mac-source {sel.mac}"
+    if policy.policy.source_type == "zone":
+        device = next((z.device for z in config.zones if z.name == policy.policy.source), None)
+        return f"-i {device} {{out}}" if device else None
+    return None
+
+
+def ipv6_verdict(policy: PolicyExit, config: Config) -> str:
+    """The policy's IPv6, for status: refused, direct, or out of its reach (addresses and subnets)."""
+    if not all(ipv6_source(policy, sel, config) for sel in policy.selectors):
+        return "follows the zone (an IPv4 address does not select IPv6: select the device by MAC)"
+    return "refused" if policy.way in ("tunnel", "block") else "direct"
+
+
 def _dns_matches(sel: Selector) -> list[str]:
     """The protocols in which the selector can match a DNS query (to any resolver, port 53)."""
     if sel.dst or (sel.ports and not sel.ports[0] <= 53 <= sel.ports[1]):
@@ -195,8 +216,9 @@ def _firewall(chains: dict[str, list[str]], policy: PolicyExit, sel: Selector, i
     refuse = policy.way == "block" or (policy.way == "tunnel" and killswitch)
     verdict = "-j REJECT --reject-with icmp-admin-prohibited" if refuse else "-j RETURN"
     chains["kill"].append(f"{match(sel, ids, out=red)} {verdict}")
-    if sel.mac and not sel.dst and not sel.proto:  # IPv6 is known by the MAC only; tunnels carry IPv4
-        chains["ipv6"].append(f"{match(sel, ids, out=red)} "
+    v6_source = ipv6_source(policy, sel, config)
+    if v6_source:  # tunnels carry IPv4: what the policy takes off red, its IPv6 may not take either
+        chains["ipv6"].append(v6_source.format(out=f"-o {red}") + " "
                               + ("-j REJECT --reject-with icmp6-adm-prohibited" if refuse or
                                  policy.way == "tunnel" else "-j RETURN"))
     resolver = config.resolver(peer.id if peer else policy.peer.id) if policy.peer else None

@@ -13,6 +13,7 @@ from zonevpn.kernel_view import View, compute, live_exit, live_policy_exits
 from zonevpn.model import Config, Zone
 from zonevpn.paths import Paths
 from zonevpn.plan import zone_table
+from zonevpn.policy_plan import ipv6_verdict
 
 FORMAT, VERSION = "zonevpn-status", 1  # docs/status-json.md: a new field is no new version; a changed one is
 
@@ -29,7 +30,8 @@ def report(paths: Paths, view: View | None = None) -> dict[str, Any]:
     _add_killswitch_state(paths, config, zones, links)
     policies = [{"number": p.policy.number, "source": f"{p.policy.source_type} {p.policy.source}",
                  "exit": where, "bound": p.peer.interface if p.peer else p.way,
-                 "killswitch": p.killswitch, "dns_through_tunnel": p.dns, "remark": p.policy.remark}
+                 "killswitch": p.killswitch, "dns_through_tunnel": p.dns, "ipv6": ipv6_verdict(p, config),
+                 "remark": p.policy.remark}
                 for p, where in zip(config.policies, live_policy_exits(config.policies, live), strict=True)]
     return {"format": FORMAT, "version": VERSION, "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "enabled": config.enabled, "in_sync": not drift, "zones": zones, "policies": policies,
@@ -127,7 +129,7 @@ def format_text(status: dict[str, Any]) -> str:
         lines += [f"      drift: {d}" for d in z["drift"]]
     for p in status.get("policies", []):
         lines.append(f"  policy {p['number']:<3} {p['source']:<28} exit={p['bound']:<6} "
-                     f"leaves via {p['exit']}")
+                     f"leaves via {p['exit']:<8} IPv6 {p.get('ipv6', '-').split(' (')[0]}")
     lines += [f"  warning: {w}" for w in status.get("warnings", [])]
     last = status.get("last_apply")
     if last:
