@@ -162,3 +162,23 @@ def test_churn_history_lists_every_engagement_the_packets_saw(lab):
     assert len(released) == expected
     blue = next(z for z in json.loads(lab.zonevpn("status", "--json").stdout)["zones"] if z["zone"] == "BLUE")
     assert blue["killswitch_state"]["engaged_since_boot"] == expected == blue["killswitch_state"]["engaged_last_24h"]
+
+
+def test_an_unexpected_failure_is_recorded_as_a_failed_apply_not_left_as_ok(tmp_path, mocker):
+    """A defect cannot be produced for real on purpose: reconcile is replaced by one that raises
+    (pytest-mock). The page and `status` read last-apply.json: an earlier "ok" must not stand."""
+    from ipfire_files import make_root
+    from zonevpn import commands
+    from zonevpn.log import Log
+
+    paths = Paths(make_root(str(tmp_path)))
+    os.makedirs(os.path.dirname(paths.last_result))
+    with open(paths.last_result, "w") as handle:
+        json.dump({"ok": True, "changes": 3, "error": None}, handle)
+    mocker.patch("zonevpn.engine.reconcile", side_effect=RuntimeError("netlink said 42"))
+    with pytest.raises(RuntimeError):
+        commands._run(paths, Log(quiet=True))
+    with open(paths.last_result) as handle:
+        last = json.load(handle)
+    assert last["ok"] is False and last["error"] == "unexpected RuntimeError: netlink said 42", last
+    assert [e["kind"] for e in history.read(paths)][-1:] == ["error"]

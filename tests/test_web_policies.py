@@ -6,8 +6,10 @@ file byte for byte and applies nothing. (Through Apache and IPFire's addonctrl: 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
+import time
 from html.parser import HTMLParser
 from urllib.parse import urlencode
 
@@ -321,3 +323,40 @@ def test_german_page_names_the_refused_field_in_german(web):
         handle.write("LANGUAGE=de\n")
     shown = refused(web, submit(page(web), "policy-save", SRC_ADDR="192.168.1.9", PORTS="443"))
     assert "Abgelehnt: Zielports: a port needs a protocol" in shown and "Ausgangsregeln" in shown
+
+
+def _racer(base: str, body: bytes, pause: float, out) -> None:  # type: ignore[no-untyped-def]
+    """One admin's POST in its own process; its write waits `pause` s, as a slow disk or CPU would make it."""
+    from zonevpn.web import policy_page
+
+    real = policy_page.write_policies
+
+    def slow(*args):  # type: ignore[no-untyped-def]
+        time.sleep(pause)
+        real(*args)
+
+    policy_page.write_policies = slow
+    answer = post(base, body)
+    out.put("saved" if "Policies saved" in answer else
+            "stale" if "changed since the page was shown" in answer else answer[-500:])
+
+
+def test_two_admins_adding_at_the_same_instant_lose_nothing_silently(web):
+    """Both forms come from the same page; the first write is slowed so both reads would precede it. The
+    edit lock makes the second read the first one's file: refused as stale, not a silent overwrite."""
+    shown = page(web)
+    bodies = [submit(shown, "policy-save", SRC_ADDR=f"192.168.3.{n}", EXIT="red") for n in (61, 62)]
+    out = multiprocessing.get_context("fork").Queue()
+    racers = [multiprocessing.get_context("fork").Process(target=_racer, args=(web, body, pause, out))
+              for body, pause in zip(bodies, (0.5, 0.0), strict=True)]
+    racers[0].start()
+    time.sleep(0.2)  # the first holds the lock, sleeping before its write
+    racers[1].start()
+    for racer in racers:
+        racer.join(10)
+    answers = sorted(out.get(timeout=1) for _ in racers)
+    rows = stored(web).decode()
+    print(f"\n  two adds at once: {answers}; 192.168.3.61 stored {'192.168.3.61' in rows}, "
+          f"192.168.3.62 stored {'192.168.3.62' in rows}")
+    assert answers == ["saved", "stale"], answers
+    assert "192.168.3.61" in rows and "192.168.3.62" not in rows, rows

@@ -7,7 +7,7 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from zonevpn.errors import EXIT_DRIFT, EXIT_OK, ZonevpnError
+from zonevpn.errors import EXIT_DRIFT, EXIT_OK, ApplyError, ZonevpnError
 from zonevpn.log import Log
 from zonevpn.paths import Paths
 from zonevpn.readhash import write_atomic
@@ -57,6 +57,10 @@ def _run(paths: Paths, log: Log, dry_run: bool = False, flush: bool = False) -> 
         if not dry_run:
             record(paths, None, err)
             _refresh_status(paths, log)
+        raise
+    except Exception as err:  # a defect, or a kernel error no back-end names: never leave "ok" standing
+        if not dry_run:
+            record(paths, None, ApplyError(f"unexpected {type(err).__name__}: {err}"))
         raise
     if dry_run:
         for line in result.changes:

@@ -18,7 +18,7 @@ from zonevpn.paths import Paths
 from zonevpn.policies import format_row, parse_policies, read_policies_text, write_policies
 from zonevpn.policy_config import check_policy
 from zonevpn.settings import read_settings
-from zonevpn.web import policy_form, policy_view, privileged, request
+from zonevpn.web import editlock, policy_form, policy_view, privileged, request
 from zonevpn.web.lang import Text
 from zonevpn.web.page import Notice
 from zonevpn.web.policy_form import Choices
@@ -46,7 +46,9 @@ def respond(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text) ->
     errors: list[str] = []
     notice, kept = None, None
     if posted_to(environ):
-        notice, kept = _post(environ, stdin, paths, t, read_box(paths, t, []), errors)
+        with editlock.editing(paths):  # the file the form was made from is the one it is checked against
+            saved, kept = _save(environ, stdin, paths, t, read_box(paths, t, []), errors)
+        notice = _apply(paths, t, saved, errors) if saved is not None else None
     box = read_box(paths, t, errors)
     return policy_view.render(t, paths, box, errors, notice, _editing(environ, box, kept, errors, t))
 
@@ -76,9 +78,10 @@ def read_box(paths: Paths, t: Text, errors: list[str]) -> Box:
     return Box(text, policies, zones, peers, choices, settings)
 
 
-def _post(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text, box: Box,
-          errors: list[str]) -> tuple[Notice | None, dict[str, str] | None]:
-    """The action's notice, and the editor's fields to show again when only a value was refused."""
+def _save(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text, box: Box,
+          errors: list[str]) -> tuple[bool | None, dict[str, str] | None]:
+    """Whether the action changed the file (None: refused), and the editor's fields to show again when
+    only a value was refused."""
     fields: dict[str, str] = {}
     try:
         fields = request.posted_form(environ, stdin)
@@ -99,13 +102,18 @@ def _post(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text, box:
     except OSError as err:
         errors.append(t("zonevpn err policies write", reason=err.strerror or str(err)))
         return None, None
+    return differs, None
+
+
+def _apply(paths: Paths, t: Text, differs: bool, errors: list[str]) -> Notice:
+    """Root applies what was saved (outside the edit lock: another admin need not wait for the kernel)."""
     title = t("zonevpn policies saved") if differs else t("zonevpn policies unchanged")
     try:
         outcome = privileged.apply(paths)
     except Refused as err:
         errors.append(say(t, err))
-        return Notice(title, [t("zonevpn saved not applied")]), None
-    return Notice(title, [t("zonevpn applied", changes=outcome.changes), *outcome.warnings]), None
+        return Notice(title, [t("zonevpn saved not applied")])
+    return Notice(title, [t("zonevpn applied", changes=outcome.changes), *outcome.warnings])
 
 
 def _rows(policies: tuple[Policy, ...]) -> list[str]:
