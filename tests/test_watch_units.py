@@ -115,3 +115,29 @@ def test_a_policy_alone_keeps_the_watcher_and_its_fallbacks_are_probed(tmp_path)
     assert has_work(alone) and probed_tunnels(alone) == []  # no fallback: no verdict changes anything
     assert not has_work(_with_policy(tmp_path / "c", "ENABLED=off\n", "1,on,addr,192.168.1.50,,,,3,,on,off,"))
     assert not has_work(config_for(tmp_path / "d", "ENABLED=on\n"))
+
+
+def test_an_initscript_at_work_in_this_network_namespace_postpones_the_watchers_apply():
+    """A `wireguard reload` sets tunnels up one by one: the watcher's settle-apply once ran between two of
+    them, found the kernel moved under it at its re-check and failed (exit 3). Real processes, no mocks."""
+    import subprocess
+    import time
+
+    from zonevpn.watch import initscript_running
+
+    script = ["sh", "-c", "sleep 5", "/etc/rc.d/init.d/wireguard"]  # the name is in its command line
+    assert not initscript_running()
+    elsewhere = subprocess.Popen(["unshare", "--net", *script])  # another box's network namespace
+    try:
+        time.sleep(0.3)
+        assert not initscript_running()
+        here = subprocess.Popen(script)
+        try:
+            assert initscript_running()
+        finally:
+            here.kill()
+            here.wait()
+        assert not initscript_running()
+    finally:
+        elsewhere.kill()
+        elsewhere.wait()

@@ -36,7 +36,30 @@ GROUPS = netlink.RTMGRP_LINK | netlink.RTMGRP_IPV4_IFADDR | netlink.RTMGRP_IPV4_
 TICK = 1.0  # seconds between health probes
 SETTLE = 0.3  # quiet time after a burst of events (a reload is ~30 commands) before a full apply
 SETTLE_MAX = 2.0  # ... but never later than this after the burst began
+WAIT_MAX = 30.0  # ... unless IPFire's initscript is still at work: then up to this (a hung one must not stall us)
+INITSCRIPTS = (b"init.d/wireguard", b"init.d/firewall")  # their own hook applies when they end
 Key = tuple[int, str, int, int]
+
+
+def initscript_running() -> bool:
+    """IPFire's wireguard or firewall initscript is mid-way in this box (same network namespace). An apply
+    now races its remaining commands: a `wireguard reload` sets its tunnels up one after another, re-inserts
+    WGBLOCK's rules at the top and flushes each address, so the apply's re-check finds the kernel moved and
+    fails; the script's own hook applies when it ends."""
+    try:
+        mine = os.stat("/proc/self/ns/net").st_ino
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return False
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                words = handle.read()
+            if any(name in words for name in INITSCRIPTS) and os.stat(f"/proc/{pid}/ns/net").st_ino == mine:
+                return True
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return False
 
 
 def has_work(config: Config) -> bool:
@@ -83,7 +106,10 @@ class Watcher:
                 if self.tick():
                     self.apply("tunnel health changed")
             if self.due is not None and now >= self.due:
-                self.apply("interfaces changed")
+                if self.burst is not None and now < self.burst + WAIT_MAX and initscript_running():
+                    self.due = now + SETTLE  # mid-reload: the tunnels after this one are still being set up
+                else:
+                    self.apply("interfaces changed")
             deadlines = [t for t in (next_tick if self.probing() else None, self.due) if t is not None]
             timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             if selector.select(timeout):
