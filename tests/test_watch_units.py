@@ -125,8 +125,13 @@ def test_an_initscript_at_work_in_this_network_namespace_postpones_the_watchers_
 
     from zonevpn.watch import initscript_running
 
-    script = ["sh", "-c", "sleep 5", "/etc/rc.d/init.d/wireguard"]  # the name is in its command line
+    script = ["sh", "-c", "sleep 5", "/etc/rc.d/init.d/wireguard", "reload"]  # as its command line reads
     assert not initscript_running()
+    restart = subprocess.Popen(["sh", "-c", "sleep 5", "/etc/rc.d/rc3.d/S60wireguard", "restart"])
+    time.sleep(0.2)
+    assert not initscript_running()  # restart's `sleep 1`: the zones are refused, the watcher must observe
+    restart.kill()
+    restart.wait()
     elsewhere = subprocess.Popen(["unshare", "--net", *script])  # another box's network namespace
     try:
         time.sleep(0.3)

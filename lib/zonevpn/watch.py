@@ -37,12 +37,16 @@ TICK = 1.0  # seconds between health probes
 SETTLE = 0.3  # quiet time after a burst of events (a reload is ~30 commands) before a full apply
 SETTLE_MAX = 2.0  # ... but never later than this after the burst began
 WAIT_MAX = 30.0  # ... unless IPFire's initscript is still at work: then up to this (a hung one must not stall us)
-INITSCRIPTS = (b"init.d/wireguard", b"init.d/firewall")  # their own hook applies when they end
+# IPFire's initscripts at work setting things up (command line "…wireguard\0reload", also through an rc
+# link like S60wireguard); their own hook applies when they end. Not `restart` alone: in its `sleep 1`
+# between stop and start the zones are refused, and the watcher's apply is what records that engagement.
+SETTING_UP = tuple(f"{script}\0{action}\0".encode() for script in ("wireguard", "firewall")
+                   for action in ("start", "reload"))
 Key = tuple[int, str, int, int]
 
 
 def initscript_running() -> bool:
-    """IPFire's wireguard or firewall initscript is mid-way in this box (same network namespace). An apply
+    """IPFire's wireguard or firewall initscript is setting up, in this box (same network namespace). An apply
     now races its remaining commands: a `wireguard reload` sets its tunnels up one after another, re-inserts
     WGBLOCK's rules at the top and flushes each address, so the apply's re-check finds the kernel moved and
     fails; the script's own hook applies when it ends."""
@@ -55,7 +59,7 @@ def initscript_running() -> bool:
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
                 words = handle.read()
-            if any(name in words for name in INITSCRIPTS) and os.stat(f"/proc/{pid}/ns/net").st_ino == mine:
+            if any(name in words for name in SETTING_UP) and os.stat(f"/proc/{pid}/ns/net").st_ino == mine:
                 return True
         except OSError:
             continue  # gone meanwhile, or not ours to read
