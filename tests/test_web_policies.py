@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 
 from policy_files import remark, write_fwhosts, write_policies
-from test_web_units import APPLY_OK, IPFIRE_LANGS, REPO, addonctrl, page, root  # noqa: F401 - root: fixture
+from test_web_units import APPLY_OK, IPFIRE_LANGS, REPO, addonctrl, german, page, root  # noqa: F401 - root: fixture
 from zonevpn.web.policy_form import fingerprint
 
 POLICIES = "var/ipfire/zonevpn/policies"
@@ -316,11 +316,7 @@ def test_every_policy_string_exists_in_both_languages():
 
 
 def test_german_page_names_the_refused_field_in_german(web):
-    if not os.path.isdir(IPFIRE_LANGS):
-        pytest.skip("IPFire's language files are not in ../shared/ipfire")
-    os.makedirs(os.path.join(web, "var/ipfire/main"))
-    with open(os.path.join(web, "var/ipfire/main/settings"), "w") as handle:
-        handle.write("LANGUAGE=de\n")
+    german(web)
     shown = refused(web, submit(page(web), "policy-save", SRC_ADDR="192.168.1.9", PORTS="443"))
     assert "Abgelehnt: Zielports: a port needs a protocol" in shown and "Ausgangsregeln" in shown
 

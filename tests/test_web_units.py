@@ -306,12 +306,17 @@ def test_status_names_the_tunnel_really_in_use_with_its_time_rx_and_tx(root):
     assert "7 s ago" in shown and "rx 2.0 KiB / tx 10 B" in shown and "As of 2026-01-10T12:00:00+0000" in shown
 
 
-def test_german_names_zones_and_red_as_ipfire_does(root):
+def german(root: str) -> None:
+    """The box's language German, as IPFire's main settings hold it (skipped without IPFire's files)."""
     if not os.path.isdir(IPFIRE_LANGS):
         pytest.skip("IPFire's language files are not in ../shared/ipfire")
     os.makedirs(os.path.join(root, "var/ipfire/main"))
     with open(os.path.join(root, "var/ipfire/main/settings"), "w") as handle:
         handle.write("LANGUAGE=de\n")
+
+
+def test_german_names_zones_and_red_as_ipfire_does(root):
+    german(root)
     strings = load(root, "de")
     assert not [k for k in load(root, "en") if k.startswith("zonevpn") and k not in strings]
     shown = page(root, "POST", complete(root, BLUE_TUNNEL="5"))

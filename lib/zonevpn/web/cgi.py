@@ -102,13 +102,7 @@ def _post(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text,
     except OSError as err:
         errors.append(t("zonevpn err write", reason=err.strerror or str(err)))
         return None
-    title = t("zonevpn saved") if new != current else t("zonevpn unchanged")
-    try:
-        outcome = privileged.apply(paths)
-    except Refused as err:
-        errors.append(say(t, err))
-        return Notice(title, [t("zonevpn saved not applied")])
-    return Notice(title, [t("zonevpn applied", changes=outcome.changes), *outcome.warnings])
+    return page.applied(paths, t, t("zonevpn saved") if new != current else t("zonevpn unchanged"), errors)
 
 
 def _probe(fields: dict[str, str], paths: Paths, t: Text) -> Notice:

@@ -8,8 +8,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from zonevpn.model import Peer, Settings
+from zonevpn.paths import Paths
+from zonevpn.web import privileged
 from zonevpn.web.form import Form
 from zonevpn.web.lang import Text
+from zonevpn.web.request import Refused
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
@@ -17,6 +20,16 @@ TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"
 class Notice(NamedTuple):
     title: str
     lines: list[str]
+
+
+def applied(paths: Paths, t: Text, title: str, errors: list[str]) -> Notice:
+    """After a save (settings or policies): root applies through addonctrl; its real outcome, at the box."""
+    try:
+        outcome = privileged.apply(paths)
+    except Refused as err:
+        errors.append(t(err.key, **err.values))
+        return Notice(title, [t("zonevpn saved not applied")])
+    return Notice(title, [t("zonevpn applied", changes=outcome.changes), *outcome.warnings])
 
 
 class Trust(NamedTuple):

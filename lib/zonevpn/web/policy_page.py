@@ -18,9 +18,8 @@ from zonevpn.paths import Paths
 from zonevpn.policies import format_row, parse_policies, read_policies_text, write_policies
 from zonevpn.policy_config import check_policy
 from zonevpn.settings import read_settings
-from zonevpn.web import editlock, policy_form, policy_view, privileged, request
+from zonevpn.web import editlock, page, policy_form, policy_view, request
 from zonevpn.web.lang import Text
-from zonevpn.web.page import Notice
 from zonevpn.web.policy_form import Choices
 from zonevpn.web.request import Refused
 
@@ -48,7 +47,9 @@ def respond(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text) ->
     if posted_to(environ):
         with editlock.editing(paths):  # the file the form was made from is the one it is checked against
             saved, kept = _save(environ, stdin, paths, t, read_box(paths, t, []), errors)
-        notice = _apply(paths, t, saved, errors) if saved is not None else None
+        # root applies outside the edit lock: another admin need not wait for the kernel
+        notice = None if saved is None else page.applied(
+            paths, t, t("zonevpn policies saved") if saved else t("zonevpn policies unchanged"), errors)
     box = read_box(paths, t, errors)
     return policy_view.render(t, paths, box, errors, notice, _editing(environ, box, kept, errors, t))
 
@@ -103,17 +104,6 @@ def _save(environ: dict[str, str], stdin: IO[bytes], paths: Paths, t: Text, box:
         errors.append(t("zonevpn err policies write", reason=err.strerror or str(err)))
         return None, None
     return differs, None
-
-
-def _apply(paths: Paths, t: Text, differs: bool, errors: list[str]) -> Notice:
-    """Root applies what was saved (outside the edit lock: another admin need not wait for the kernel)."""
-    title = t("zonevpn policies saved") if differs else t("zonevpn policies unchanged")
-    try:
-        outcome = privileged.apply(paths)
-    except Refused as err:
-        errors.append(say(t, err))
-        return Notice(title, [t("zonevpn saved not applied")])
-    return Notice(title, [t("zonevpn applied", changes=outcome.changes), *outcome.warnings])
 
 
 def _rows(policies: tuple[Policy, ...]) -> list[str]:
