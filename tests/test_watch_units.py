@@ -117,27 +117,43 @@ def test_a_policy_alone_keeps_the_watcher_and_its_fallbacks_are_probed(tmp_path)
     assert not has_work(config_for(tmp_path / "d", "ENABLED=on\n"))
 
 
+def _exec_done(proc) -> None:  # type: ignore[no-untyped-def]
+    """Until the child is the script's shell (before, /proc shows the forked Python or `unshare` itself, still
+    in this network namespace with the script's name in its arguments)."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with open(f"/proc/{proc.pid}/cmdline", "rb") as handle:
+            if handle.read().startswith(b"sh\0-c\0"):
+                return
+        time.sleep(0.01)
+    raise AssertionError("the stand-in script did not start")
+
+
 def test_an_initscript_at_work_in_this_network_namespace_postpones_the_watchers_apply():
     """A `wireguard reload` sets tunnels up one by one: the watcher's settle-apply once ran between two of
     them, found the kernel moved under it at its re-check and failed (exit 3). Real processes, no mocks."""
     import subprocess
-    import time
 
     from zonevpn.watch import initscript_running
 
     script = ["sh", "-c", "sleep 5", "/etc/rc.d/init.d/wireguard", "reload"]  # as its command line reads
     assert not initscript_running()
     restart = subprocess.Popen(["sh", "-c", "sleep 5", "/etc/rc.d/rc3.d/S60wireguard", "restart"])
-    time.sleep(0.2)
-    assert not initscript_running()  # restart's `sleep 1`: the zones are refused, the watcher must observe
-    restart.kill()
-    restart.wait()
+    try:
+        _exec_done(restart)
+        assert not initscript_running()  # restart's `sleep 1`: the zones are refused, the watcher must observe
+    finally:
+        restart.kill()
+        restart.wait()
     elsewhere = subprocess.Popen(["unshare", "--net", *script])  # another box's network namespace
     try:
-        time.sleep(0.3)
+        _exec_done(elsewhere)
         assert not initscript_running()
         here = subprocess.Popen(script)
         try:
+            _exec_done(here)
             assert initscript_running()
         finally:
             here.kill()
